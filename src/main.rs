@@ -1,1 +1,5 @@
-fn main() {}
+//! The `beslut` command: parses arguments and hands over to [`beslut::cli`].
+
+fn main() -> std::process::ExitCode {
+    beslut::cli::run()
+}

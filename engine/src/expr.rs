@@ -1,0 +1,226 @@
+//! Guard and data expressions in CEL (Common Expression Language): safe, total, no loops.
+//!
+//! CEL has no static type checker in the `cel` crate, so a definition's expressions are type
+//! checked by evaluating them against sample values of the declared field types: a comparison
+//! of a text with a number fails there exactly as it would fail on a real case.
+
+use crate::definition::model::{Field, FieldType};
+use cel::{Context, ExecutionError, Program, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Where and why an expression does not parse: column (1-based, in the expression) and reason.
+#[derive(Debug, Clone)]
+pub struct SyntaxError {
+    pub column: u32,
+    pub message: String,
+}
+
+/// Compiles an expression.
+pub fn compile(source: &str) -> Result<Program, SyntaxError> {
+    // The cel parser panics on some malformed inputs; a process owner's typo must not crash check.
+    let result = std::panic::catch_unwind(|| Program::compile(source));
+    match result {
+        Ok(Ok(program)) => Ok(program),
+        Ok(Err(errors)) => {
+            let first = errors.errors.first();
+            let column = first.map_or(1, |e| e.pos.1.max(0) as u32 + 1);
+            let message = first.map_or_else(|| "syntax error".to_string(), |e| e.msg.replace("Syntax error: ", ""));
+            Err(SyntaxError { column, message })
+        }
+        Err(_) => Err(SyntaxError { column: 1, message: "the expression cannot be read".into() }),
+    }
+}
+
+/// The variable names an expression reads.
+pub fn variables(program: &Program) -> Vec<String> {
+    program.references().variables().into_iter().map(str::to_string).collect()
+}
+
+/// What kind of value an expression gave in a trial.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Number,
+    Bool,
+    List,
+    Map,
+    Null,
+    Other,
+}
+
+pub fn kind_of(value: &Value) -> Kind {
+    match value {
+        Value::String(_) => Kind::Text,
+        Value::Int(_) | Value::UInt(_) | Value::Float(_) => Kind::Number,
+        Value::Bool(_) => Kind::Bool,
+        Value::List(_) => Kind::List,
+        Value::Map(_) => Kind::Map,
+        Value::Null => Kind::Null,
+        _ => Kind::Other,
+    }
+}
+
+/// The kind a field's values have inside expressions.
+pub fn field_kind(kind: FieldType) -> Kind {
+    match kind {
+        FieldType::Number | FieldType::Money => Kind::Number,
+        FieldType::Boolean => Kind::Bool,
+        FieldType::List => Kind::List,
+        _ => Kind::Text,
+    }
+}
+
+/// The result of a trial evaluation.
+pub enum Trial {
+    Value(Value),
+    /// Operands of the wrong type for an operator or function.
+    TypeError(String),
+    /// A function that does not exist.
+    UnknownFunction(String),
+    /// Anything else (division by zero on samples, a missing map key) says nothing about types.
+    Inconclusive,
+}
+
+/// Evaluates with sample values for every field, booleans set to `flag`.
+pub fn trial(program: &Program, fields: &[&Field], extra: &[(&str, Value)], flag: bool) -> Trial {
+    let mut context = Context::default();
+    for field in fields {
+        context.add_variable_from_value(field.id.clone(), sample(field, flag));
+    }
+    context.add_variable_from_value("case", case_sample());
+    for (name, value) in extra {
+        context.add_variable_from_value(*name, value.clone());
+    }
+    match program.execute(&context) {
+        Ok(value) => Trial::Value(value),
+        Err(ExecutionError::UndeclaredReference(name)) => Trial::UnknownFunction(name.to_string()),
+        Err(
+            e @ (ExecutionError::NoSuchOverload(_)
+            | ExecutionError::UnsupportedBinaryOperator(..)
+            | ExecutionError::ValuesNotComparable(..)
+            | ExecutionError::UnexpectedType { .. }
+            | ExecutionError::UnsupportedTargetType { .. }
+            | ExecutionError::NotSupportedAsMethod { .. }),
+        ) => Trial::TypeError(e.to_string()),
+        Err(_) => Trial::Inconclusive,
+    }
+}
+
+fn sample(field: &Field, flag: bool) -> Value {
+    let text = |s: &str| Value::String(Arc::new(s.to_string()));
+    match field.kind {
+        FieldType::Number | FieldType::Money => Value::Int(1),
+        FieldType::Boolean => Value::Bool(flag),
+        FieldType::Date => text("2026-01-01"),
+        FieldType::Enum => text(field.values.first().map_or("x", |v| v.id.as_str())),
+        FieldType::List => {
+            let item = Field { kind: field.items.unwrap_or(FieldType::Text), ..field.clone() };
+            Value::List(Arc::new(vec![sample(&item, flag)]))
+        }
+        _ => text("x"),
+    }
+}
+
+fn case_sample() -> Value {
+    let mut map: HashMap<String, Value> = HashMap::new();
+    map.insert("number".into(), Value::String(Arc::new("IT 2026/0001".into())));
+    map.insert("year".into(), Value::Int(2026));
+    map.insert("started_by".into(), Value::String(Arc::new("x".into())));
+    map.insert("id".into(), Value::String(Arc::new("x".into())));
+    Value::from(map)
+}
+
+/// Converts case data (JSON) to a CEL value: whole numbers become integers so that
+/// `kostnad > 500000` and `kostnad + 1` both work.
+pub fn from_json(value: &serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    match value {
+        J::Null => Value::Null,
+        J::Bool(b) => Value::Bool(*b),
+        J::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Value::Int(i),
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::Int(f as i64),
+            (None, Some(f)) => Value::Float(f),
+            _ => Value::Null,
+        },
+        J::String(s) => Value::String(Arc::new(s.clone())),
+        J::Array(items) => Value::List(Arc::new(items.iter().map(from_json).collect())),
+        J::Object(map) => {
+            let converted: HashMap<String, Value> = map.iter().map(|(k, v)| (k.clone(), from_json(v))).collect();
+            Value::from(converted)
+        }
+    }
+}
+
+/// Converts a CEL result back to JSON, for storing in case data.
+pub fn to_json(value: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Int(i) => J::from(*i),
+        Value::UInt(u) => J::from(*u),
+        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        Value::String(s) => J::String(s.to_string()),
+        Value::List(items) => J::Array(items.iter().map(to_json).collect()),
+        Value::Map(map) => J::Object(map.map.iter().map(|(k, v)| (key_text(k), to_json(v))).collect()),
+        _ => J::Null,
+    }
+}
+
+fn key_text(key: &cel::objects::Key) -> String {
+    match key {
+        cel::objects::Key::String(s) => s.to_string(),
+        cel::objects::Key::Int(i) => i.to_string(),
+        cel::objects::Key::Uint(u) => u.to_string(),
+        cel::objects::Key::Bool(b) => b.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::definition::model::Text;
+    use crate::yaml::Pos;
+
+    fn field(id: &str, kind: FieldType) -> Field {
+        Field {
+            id: id.into(),
+            pos: Pos::default(),
+            kind,
+            label: Text::plain(id),
+            help: None,
+            required: false,
+            default: None,
+            values: Vec::new(),
+            values_from: None,
+            items: None,
+            min: None,
+            max: None,
+            multiline: false,
+        }
+    }
+
+    #[test]
+    fn finds_type_errors_by_trial() {
+        let fields = [field("rubrik", FieldType::Text), field("kostnad", FieldType::Money)];
+        let refs: Vec<&Field> = fields.iter().collect();
+        let bad = compile("rubrik > 5").unwrap();
+        assert!(matches!(trial(&bad, &refs, &[], true), Trial::TypeError(_)));
+        let good = compile("kostnad > 500000 && size(rubrik) > 0").unwrap();
+        assert!(matches!(trial(&good, &refs, &[], true), Trial::Value(Value::Bool(false))));
+    }
+
+    #[test]
+    fn reports_syntax_error_columns() {
+        let err = compile("kostnad >> 5").unwrap_err();
+        assert_eq!(err.column, 10);
+    }
+
+    #[test]
+    fn whole_numbers_become_ints() {
+        assert_eq!(from_json(&serde_json::json!(150000.0)), Value::Int(150000));
+        assert_eq!(to_json(&Value::Int(3)), serde_json::json!(3));
+    }
+}

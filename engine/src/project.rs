@@ -1,0 +1,213 @@
+//! A workflows folder as a whole: the workflow files, the directory, the frame files and the
+//! email templates, loaded and checked together.
+
+use crate::definition::check::{self, Context};
+use crate::definition::model::Definition;
+use crate::definition::parse;
+use crate::diagnostic::{Msg, Report};
+use crate::directory::{self, Directory};
+use crate::portfolios::{self, Portfolios};
+use crate::templates::Templates;
+use crate::yaml::{self, Node, Pos, Value};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// The file that holds people and roles.
+pub const DIRECTORY_FILE: &str = "directory.yaml";
+
+/// A workflow file as read from disk.
+#[derive(Clone, Debug)]
+pub struct WorkflowFile {
+    pub id: String,
+    pub path: PathBuf,
+    pub source: String,
+    /// SHA-256 of the file's bytes: the identity of this version of the workflow.
+    pub hash: String,
+    pub definition: Option<Definition>,
+}
+
+/// A loaded workflows folder and every diagnostic found in it.
+#[derive(Debug, Default)]
+pub struct Project {
+    pub dir: PathBuf,
+    pub directory: Directory,
+    pub frames: Vec<(String, Portfolios)>,
+    pub templates: Templates,
+    pub workflows: Vec<WorkflowFile>,
+    /// One report per file that was read (workflows, directory, frames, templates).
+    pub reports: Vec<Report>,
+    /// The text of every file read, for rendering diagnostics with their source line.
+    pub sources: Vec<(String, String)>,
+}
+
+impl Project {
+    /// Loads and checks every file of `dir`. Only I/O failures are errors; problems in the
+    /// files are diagnostics in `reports`.
+    pub fn load(dir: &Path) -> std::io::Result<Project> {
+        Project::load_files(dir, None)
+    }
+
+    /// Like [`Project::load`], but checks only the named workflow files (the folder's directory,
+    /// frames and templates are still read, as the workflows refer to them).
+    pub fn load_files(dir: &Path, only: Option<&[PathBuf]>) -> std::io::Result<Project> {
+        let mut project = Project { dir: dir.to_path_buf(), ..Project::default() };
+        let mut workflow_paths = Vec::new();
+        for path in yaml_files(dir)? {
+            let source = std::fs::read_to_string(&path)?;
+            let shown = path.display().to_string();
+            let is_directory = path.file_name().is_some_and(|n| n == DIRECTORY_FILE);
+            match yaml::parse(&source) {
+                Ok(node) if is_directory => project.read_directory(&shown, &node),
+                Ok(node) if is_frames_file(&node) => project.read_frames(&path, &shown, &node),
+                _ => workflow_paths.push(path.clone()),
+            }
+            project.sources.push((shown, source));
+        }
+        let mut ids: Vec<String> = workflow_paths.iter().filter_map(|p| workflow_id(p)).collect();
+        if let Some(only) = only {
+            for path in only {
+                if !workflow_paths.iter().any(|p| same_file(p, path)) {
+                    project.sources.push((path.display().to_string(), std::fs::read_to_string(path)?));
+                    workflow_paths.push(path.clone());
+                    ids.extend(workflow_id(path));
+                }
+            }
+            workflow_paths.retain(|p| only.iter().any(|o| same_file(p, o)));
+        }
+        project.templates = Templates::load(dir)?;
+        project.reports.extend(project.templates.check());
+        for path in workflow_paths {
+            let source = project.source_of(&path.display().to_string()).unwrap_or_default().to_string();
+            let file = project.read_workflow(&path, source, &ids);
+            project.workflows.push(file);
+        }
+        Ok(project)
+    }
+
+    fn source_of(&self, shown: &str) -> Option<&str> {
+        self.sources.iter().find(|(name, _)| name == shown).map(|(_, s)| s.as_str())
+    }
+
+    fn read_directory(&mut self, shown: &str, node: &Node) {
+        let mut r = Report::new(shown);
+        self.directory = directory::parse(&mut r, node);
+        self.reports.push(r);
+    }
+
+    fn read_frames(&mut self, path: &Path, shown: &str, node: &Node) {
+        let mut r = Report::new(shown);
+        let frames = portfolios::parse(&mut r, node);
+        let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+        self.frames.push((name, frames));
+        self.reports.push(r);
+    }
+
+    fn read_workflow(&mut self, path: &Path, source: String, ids: &[String]) -> WorkflowFile {
+        let shown = path.display().to_string();
+        let id = workflow_id(path).unwrap_or_default();
+        let mut r = Report::new(&shown);
+        let definition = match yaml::parse(&source) {
+            Ok(node) => parse::definition(&mut r, &id, &node),
+            Err(err) => {
+                let message = err.message;
+                r.error(
+                    err.pos,
+                    if message.contains("duplicate mapping key") { "duplicate-key" } else { "yaml-syntax" },
+                    syntax_message(&message),
+                    Some(Msg::new(
+                        "kontrollera indrag (mellanslag, inte tabb), kolon och citattecken på raden och raden ovanför",
+                        "check indentation (spaces, not tabs), colons and quotes on this line and the one above",
+                    )),
+                );
+                None
+            }
+        };
+        if let Some(def) = &definition
+            && r.items.iter().all(|d| !is_structural(d.code))
+        {
+            let cx = Context { directory: &self.directory, frames: &self.frames, templates: &self.templates, workflows: ids, source: &source };
+            check::check(&mut r, def, &cx);
+        }
+        let hash = hex::encode(Sha256::digest(source.as_bytes()));
+        self.reports.push(r);
+        WorkflowFile { id, path: path.to_path_buf(), source, hash, definition }
+    }
+
+    /// True when no file has an error.
+    pub fn is_valid(&self) -> bool {
+        self.reports.iter().all(|r| !r.has_errors())
+    }
+
+    /// The workflows that parsed and passed every check.
+    pub fn valid_workflows(&self) -> impl Iterator<Item = &WorkflowFile> {
+        self.workflows.iter().filter(|w| {
+            w.definition.is_some() && self.reports.iter().filter(|r| r.file == w.path.display().to_string()).all(|r| !r.has_errors())
+        })
+    }
+
+    pub fn workflow(&self, id: &str) -> Option<&WorkflowFile> {
+        self.workflows.iter().find(|w| w.id == id)
+    }
+
+    /// Renders every diagnostic, errors first within each file.
+    pub fn render(&self, lang: crate::diagnostic::Lang) -> String {
+        let mut out = String::new();
+        for report in &self.reports {
+            let source = self.source_of(&report.file);
+            let mut items: Vec<_> = report.items.iter().collect();
+            items.sort_by_key(|d| (d.pos, d.severity));
+            for d in items {
+                out.push_str(&d.render(source, lang));
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+/// A missing state or type makes graph and reference checks say the same thing again in other
+/// words; they run only when the file's structure is sound.
+fn is_structural(code: &str) -> bool {
+    matches!(code, "missing-key" | "wrong-type" | "yaml-syntax" | "duplicate-key" | "invalid-value")
+}
+
+fn syntax_message(message: &str) -> Msg {
+    Msg::new(format!("YAML-filen går inte att läsa: {message}"), format!("the YAML file cannot be read: {message}"))
+}
+
+/// A top-level `portfolios:` key marks a frames file.
+fn is_frames_file(node: &Node) -> bool {
+    matches!(&node.value, Value::Map(entries) if entries.len() == 1 && entries[0].0.name == "portfolios")
+}
+
+fn workflow_id(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_string_lossy().to_string();
+    if name == DIRECTORY_FILE {
+        return None;
+    }
+    name.strip_suffix(".yaml").or_else(|| name.strip_suffix(".yml")).map(str::to_string)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// The `.yaml` and `.yml` files directly in `dir`, sorted by name.
+fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+        if path.is_file() && is_yaml {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// A position at the start of a file, for problems that concern the file as a whole.
+pub const FILE_START: Pos = Pos { line: 1, column: 1 };

@@ -1,0 +1,36 @@
+//! Tests of the `beslut` command line, run as a real process on real files.
+
+mod check;
+mod graph;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// The repository root, so tests find `workflows/` and `tests/check/`.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `beslut` with `args` in the repository root.
+pub fn beslut(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_beslut"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the beslut binary runs")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The workflow files directly in `dir`, sorted.
+pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("folder exists")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}

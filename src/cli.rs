@@ -98,10 +98,16 @@ fn print(text: &str) -> Result<ExitCode, String> {
 
 /// Loads the folder `dir`, checking only `files` if given.
 fn load(dir: &Path, files: Option<&[PathBuf]>) -> Result<Project, String> {
-    Project::load_files(dir, files).map_err(|e| format!("kan inte läsa {}: {e} / cannot read {}: {e}", dir.display(), dir.display()))
+    Project::load_files(dir, files)
+        .map_err(|e| format!("kan inte läsa {}: {e} / cannot read {}: {e}", dir.display(), dir.display()))
 }
 
-fn check(paths: &[PathBuf], workflows_dir: Option<PathBuf>, lang: Lang, format: CheckFormat) -> Result<ExitCode, String> {
+fn check(
+    paths: &[PathBuf],
+    workflows_dir: Option<PathBuf>,
+    lang: Lang,
+    format: CheckFormat,
+) -> Result<ExitCode, String> {
     let paths = if paths.is_empty() { vec![PathBuf::from("workflows")] } else { paths.to_vec() };
     let mut valid = true;
     let mut counts = (0, 0, 0);
@@ -112,7 +118,8 @@ fn check(paths: &[PathBuf], workflows_dir: Option<PathBuf>, lang: Lang, format: 
         let project = if path.is_dir() {
             load(workflows_dir.as_deref().unwrap_or(path), None)?
         } else {
-            let dir = workflows_dir.clone().unwrap_or_else(|| path.parent().map_or(PathBuf::from("."), Path::to_path_buf));
+            let dir =
+                workflows_dir.clone().unwrap_or_else(|| path.parent().map_or(PathBuf::from("."), Path::to_path_buf));
             load(&dir, Some(std::slice::from_ref(path)))?
         };
         valid &= project.is_valid();
@@ -130,8 +137,17 @@ fn check(paths: &[PathBuf], workflows_dir: Option<PathBuf>, lang: Lang, format: 
     if matches!(format, CheckFormat::Text) {
         let (files, errors, warnings) = counts;
         match lang {
-            Lang::Sv => eprintln!("{files} arbetsflöden kontrollerade: {errors} fel, {warnings} varningar"),
-            Lang::En => eprintln!("{files} workflows checked: {errors} errors, {warnings} warnings"),
+            Lang::Sv => {
+                let noun = if files == 1 { "arbetsflöde kontrollerat" } else { "arbetsflöden kontrollerade" };
+                let warn = if warnings == 1 { "varning" } else { "varningar" };
+                eprintln!("{files} {noun}: {errors} fel, {warnings} {warn}");
+            }
+            Lang::En => {
+                let noun = if files == 1 { "workflow" } else { "workflows" };
+                let (e, w) =
+                    (if errors == 1 { "error" } else { "errors" }, if warnings == 1 { "warning" } else { "warnings" });
+                eprintln!("{files} {noun} checked: {errors} {e}, {warnings} {w}");
+            }
         }
     }
     Ok(if valid { ExitCode::SUCCESS } else { ExitCode::from(1) })

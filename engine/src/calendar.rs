@@ -97,18 +97,9 @@ fn holidays(year: i16) -> [(Date, &'static str); HOLIDAYS_PER_YEAR] {
         (from_easter(39), "Kristi himmelsfärdsdag"),
         (from_easter(49), "pingstdagen"),
         (date(year, 6, 6), "nationaldagen"),
-        (
-            first_on_or_after(date(year, 6, 19), Weekday::Friday),
-            "midsommarafton",
-        ),
-        (
-            first_on_or_after(date(year, 6, 20), Weekday::Saturday),
-            "midsommardagen",
-        ),
-        (
-            first_on_or_after(date(year, 10, 31), Weekday::Saturday),
-            "alla helgons dag",
-        ),
+        (first_on_or_after(date(year, 6, 19), Weekday::Friday), "midsommarafton"),
+        (first_on_or_after(date(year, 6, 20), Weekday::Saturday), "midsommardagen"),
+        (first_on_or_after(date(year, 10, 31), Weekday::Saturday), "alla helgons dag"),
         (date(year, 12, 24), "julafton"),
         (date(year, 12, 25), "juldagen"),
         (date(year, 12, 26), "annandag jul"),
@@ -125,8 +116,7 @@ fn first_on_or_after(day: Date, weekday: Weekday) -> Date {
 ///
 /// Panics outside jiff's range, which only the years -9999 and 9999 reach.
 fn add_days(day: Date, days: i32) -> Date {
-    day.checked_add(days.days())
-        .expect("date within jiff's range, -9999 to 9999")
+    day.checked_add(days.days()).expect("date within jiff's range, -9999 to 9999")
 }
 
 /// Tells whether `day` is a Swedish working day: Monday to Friday and not in
@@ -140,9 +130,7 @@ fn is_weekend(day: Date) -> bool {
 }
 
 fn is_holiday(day: Date) -> bool {
-    holidays(day.year())
-        .iter()
-        .any(|&(holiday, _)| holiday == day)
+    holidays(day.year()).iter().any(|&(holiday, _)| holiday == day)
 }
 
 /// Returns the first working day after `day`.
@@ -242,9 +230,7 @@ fn counting_point(moment: &Zoned) -> DateTime {
 }
 
 fn in_stockholm(wall_clock: DateTime) -> Zoned {
-    wall_clock
-        .to_zoned(stockholm())
-        .expect("date within jiff's range, -9999 to 9999")
+    wall_clock.to_zoned(stockholm()).expect("date within jiff's range, -9999 to 9999")
 }
 
 fn stockholm() -> TimeZone {
@@ -270,9 +256,7 @@ pub fn working_days_between(from: Date, to: Date) -> i64 {
 /// Counts the Mondays to Fridays from `ORIGIN_MONDAY` up to and including
 /// `day`, negatively before it; only differences of two counts mean anything.
 fn weekdays_through(day: Date) -> i64 {
-    let span = ORIGIN_MONDAY
-        .until(day)
-        .expect("the distance between two jiff dates fits in a span of days");
+    let span = ORIGIN_MONDAY.until(day).expect("the distance between two jiff dates fits in a span of days");
     let days = i64::from(span.get_days());
     days.div_euclid(7) * 5 + (days.rem_euclid(7) + 1).min(5)
 }
@@ -280,10 +264,8 @@ fn weekdays_through(day: Date) -> i64 {
 /// Counts the distinct holiday dates in `(from, to]` that fall on Monday to
 /// Friday; coinciding holidays must be counted once.
 fn weekday_holidays_between(from: Date, to: Date) -> i64 {
-    (from.year()..=to.year())
-        .flat_map(holiday_dates)
-        .filter(|&day| from < day && day <= to && !is_weekend(day))
-        .count() as i64
+    (from.year()..=to.year()).flat_map(holiday_dates).filter(|&day| from < day && day <= to && !is_weekend(day)).count()
+        as i64
 }
 
 /// Returns the distinct dates of the holidays of `year`, sorted.
@@ -308,9 +290,7 @@ mod tests {
 
     /// Returns the date of the holiday called `name` in `year`.
     fn holiday(year: i16, name: &str) -> Date {
-        let found = public_holidays(year)
-            .into_iter()
-            .find(|&(_, holiday)| holiday == name);
+        let found = public_holidays(year).into_iter().find(|&(_, holiday)| holiday == name);
         found.expect("a holiday of that name").0
     }
 
@@ -339,11 +319,7 @@ mod tests {
             full_moon += 30;
         }
         let day = full_moon + 7 - (sunday + full_moon) % 7;
-        if day > 31 {
-            date(year, 4, (day - 31) as i8)
-        } else {
-            date(year, 3, day as i8)
-        }
+        if day > 31 { date(year, 4, (day - 31) as i8) } else { date(year, 3, day as i8) }
     }
 
     /// Counts working days in `(from, to]` one day at a time.
@@ -422,17 +398,8 @@ mod tests {
     #[test]
     fn coinciding_holidays_keep_both_names() {
         let holidays = public_holidays(2008);
-        let may_first: Vec<_> = holidays
-            .iter()
-            .filter(|h| h.0 == date(2008, 5, 1))
-            .collect();
-        assert_eq!(
-            may_first,
-            [
-                &(date(2008, 5, 1), "första maj"),
-                &(date(2008, 5, 1), "Kristi himmelsfärdsdag")
-            ]
-        );
+        let may_first: Vec<_> = holidays.iter().filter(|h| h.0 == date(2008, 5, 1)).collect();
+        assert_eq!(may_first, [&(date(2008, 5, 1), "första maj"), &(date(2008, 5, 1), "Kristi himmelsfärdsdag")]);
         assert_eq!(holiday(2049, "pingstdagen"), date(2049, 6, 6));
         assert_eq!(holiday(2049, "nationaldagen"), date(2049, 6, 6));
     }
@@ -453,9 +420,8 @@ mod tests {
             let easter = easter_sunday(year);
             let ascension_on_may_first = easter == date(year, 3, 23);
             let pentecost_on_national_day = easter == date(year, 4, 18);
-            let expected = HOLIDAYS_PER_YEAR
-                - usize::from(ascension_on_may_first)
-                - usize::from(pentecost_on_national_day);
+            let expected =
+                HOLIDAYS_PER_YEAR - usize::from(ascension_on_may_first) - usize::from(pentecost_on_national_day);
             assert_eq!(holiday_dates(year).len(), expected, "{year}");
         }
     }
@@ -601,10 +567,7 @@ mod tests {
     fn between_counts_the_working_days_of_2026() {
         // 261 weekdays, less the 10 holidays on weekdays: 1 and 6 January,
         // 3 and 6 April, 1 and 14 May, 19 June, 24, 25 and 31 December.
-        assert_eq!(
-            working_days_between(date(2025, 12, 31), date(2026, 12, 31)),
-            251
-        );
+        assert_eq!(working_days_between(date(2025, 12, 31), date(2026, 12, 31)), 251);
     }
 
     #[test]
@@ -615,9 +578,8 @@ mod tests {
 
     /// Any moment between 1950 and 2150, on the Stockholm clock.
     fn any_moment() -> impl Strategy<Value = Zoned> {
-        (0..73_000i32, 0..24i8, 0..60i8).prop_map(|(offset, hour, minute)| {
-            in_stockholm(add_days(date(1950, 1, 1), offset).at(hour, minute, 0, 0))
-        })
+        (0..73_000i32, 0..24i8, 0..60i8)
+            .prop_map(|(offset, hour, minute)| in_stockholm(add_days(date(1950, 1, 1), offset).at(hour, minute, 0, 0)))
     }
 
     /// A moment on a working day, found by moving to the next working day.
@@ -635,15 +597,11 @@ mod tests {
     fn non_working_moment() -> impl Strategy<Value = Zoned> {
         // The Saturday or the Sunday of the weekend on or after `day`.
         let weekend_day = any_date().prop_map(|day| {
-            first_on_or_after(day, Weekday::Saturday)
-                .checked_add(i64::from(day.day() % 2).days())
-                .unwrap()
+            first_on_or_after(day, Weekday::Saturday).checked_add(i64::from(day.day() % 2).days()).unwrap()
         });
-        let holiday =
-            (1950..2150i16, 0..HOLIDAYS_PER_YEAR).prop_map(|(year, index)| holidays(year)[index].0);
+        let holiday = (1950..2150i16, 0..HOLIDAYS_PER_YEAR).prop_map(|(year, index)| holidays(year)[index].0);
         let day = prop_oneof![weekend_day, holiday];
-        (day, 0..24i8, 0..60i8)
-            .prop_map(|(day, hour, minute)| in_stockholm(day.at(hour, minute, 0, 0)))
+        (day, 0..24i8, 0..60i8).prop_map(|(day, hour, minute)| in_stockholm(day.at(hour, minute, 0, 0)))
     }
 
     fn any_date() -> impl Strategy<Value = Date> {

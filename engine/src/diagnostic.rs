@@ -73,6 +73,8 @@ pub struct Diagnostic {
     pub code: &'static str,
     pub message: Msg,
     pub help: Option<Msg>,
+    /// How many characters the marker covers; by default the token at the position.
+    pub width: Option<u32>,
 }
 
 impl Diagnostic {
@@ -109,7 +111,7 @@ impl Diagnostic {
             let pad = " ".repeat(number.len());
             let column = self.pos.column.max(1) as usize;
             let indent: String = line.chars().take(column - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-            let width = token_width(line, column);
+            let width = self.width.map_or_else(|| token_width(line, column), |w| w.max(1) as usize);
             let _ = writeln!(out, "{pad} |");
             let _ = writeln!(out, "{number} | {line}");
             let _ = writeln!(out, "{pad} | {indent}{}", "^".repeat(width));
@@ -165,7 +167,15 @@ impl Report {
 
     fn push(&mut self, severity: Severity, pos: Pos, code: &'static str, message: Msg, help: Option<Msg>) {
         let file = self.file.clone();
-        self.items.push(Diagnostic { file, pos, severity, code, message, help });
+        self.items.push(Diagnostic { file, pos, severity, code, message, help, width: None });
+    }
+
+    /// Like [`Report::error`], marking exactly `width` characters (a name inside an expression).
+    pub fn error_span(&mut self, pos: Pos, width: usize, code: &'static str, message: Msg, help: Option<Msg>) {
+        self.error(pos, code, message, help);
+        if let Some(last) = self.items.last_mut() {
+            last.width = Some(width as u32);
+        }
     }
 
     pub fn has_errors(&self) -> bool {

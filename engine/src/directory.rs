@@ -2,7 +2,7 @@
 
 use crate::definition::model::Text;
 use crate::definition::reader::{self, Obj};
-use crate::diagnostic::{suggest, Lang, Msg, Report};
+use crate::diagnostic::{Lang, Msg, Report, suggest};
 use crate::msg;
 use crate::yaml::{Node, Pos};
 use jiff::civil::Date;
@@ -132,7 +132,8 @@ fn roles(r: &mut Report, node: &Node) -> Vec<Role> {
             let o = reader::obj(r, v, &w("en roll", "a role"))?;
             o.check_keys(r, &["label", "scoped"], None);
             let label = o.require(r, "label").and_then(|n| reader::text(r, n, &w("`label`", "`label`")))?;
-            let scoped = o.get("scoped").and_then(|n| reader::boolean(r, n, &w("`scoped`", "`scoped`"))).unwrap_or(false);
+            let scoped =
+                o.get("scoped").and_then(|n| reader::boolean(r, n, &w("`scoped`", "`scoped`"))).unwrap_or(false);
             Some(Role { id: k.name.clone(), label, scoped })
         })
         .collect()
@@ -160,7 +161,9 @@ fn person(r: &mut Report, directory: &Directory, id: &str, node: &Node) -> Optio
 
 fn email(r: &mut Report, node: &Node) -> Option<String> {
     let text = reader::string(r, node, &w("`email`", "`email`"))?;
-    let valid = text.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !text.contains(' '));
+    let valid = text
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !text.contains(' '));
     if !valid {
         r.error(
             node.pos,
@@ -205,8 +208,14 @@ fn grant(r: &mut Report, directory: &Directory, node: &Node) -> Option<Grant> {
             r.error(
                 role_ref.pos,
                 "missing-key",
-                msg!("rollen `{name}` gäller per förvaltning; ange vilken", "the role `{name}` is held per förvaltning; say which"),
-                Some(msg!("skriv `{{role: {name}, scope: FÖRVALTNING}}`", "write `{{role: {name}, scope: FÖRVALTNING}}`")),
+                msg!(
+                    "rollen `{name}` gäller per förvaltning; ange vilken",
+                    "the role `{name}` is held per förvaltning; say which"
+                ),
+                Some(msg!(
+                    "skriv `{{role: {name}, scope: FÖRVALTNING}}`",
+                    "write `{{role: {name}, scope: FÖRVALTNING}}`"
+                )),
             );
         }
         (Some(scope), false) => {
@@ -215,7 +224,10 @@ fn grant(r: &mut Report, directory: &Directory, node: &Node) -> Option<Grant> {
                 scope.pos,
                 "invalid-value",
                 msg!("rollen `{name}` gäller inte per förvaltning", "the role `{name}` is not held per förvaltning"),
-                Some(msg!("ta bort `scope` eller sätt `scoped: true` på rollen", "remove `scope` or set `scoped: true` on the role")),
+                Some(msg!(
+                    "ta bort `scope` eller sätt `scoped: true` på rollen",
+                    "remove `scope` or set `scoped: true` on the role"
+                )),
             );
         }
         (Some(scope), true) if !directory.forvaltningar.iter().any(|f| f.id == scope.name) => {
@@ -240,13 +252,17 @@ fn absences(r: &mut Report, node: &Node) -> (Vec<Absence>, Vec<Pos>) {
         o.check_keys(r, &["from", "to", "substitute"], None);
         let from = o.require(r, "from").and_then(|n| date(r, n));
         let to = o.require(r, "to").and_then(|n| date(r, n));
-        let substitute = o.require(r, "substitute").and_then(|n| reader::reference(r, n, &w("`substitute`", "`substitute`")));
+        let substitute =
+            o.require(r, "substitute").and_then(|n| reader::reference(r, n, &w("`substitute`", "`substitute`")));
         let (Some(from), Some(to), Some(substitute)) = (from, to, substitute) else { continue };
         if to < from {
             r.error(
                 o.pos,
                 "invalid-value",
-                msg!("frånvaron slutar ({to}) innan den börjar ({from})", "the absence ends ({to}) before it starts ({from})"),
+                msg!(
+                    "frånvaron slutar ({to}) innan den börjar ({from})",
+                    "the absence ends ({to}) before it starts ({from})"
+                ),
                 None,
             );
         }
@@ -266,7 +282,10 @@ pub fn date(r: &mut Report, node: &Node) -> Option<Date> {
                 node.pos,
                 "invalid-value",
                 msg!("`{text}` är inget datum", "`{text}` is not a date"),
-                Some(Msg::new("skriv datum som ÅÅÅÅ-MM-DD, t.ex. `2026-07-01`", "write dates as YYYY-MM-DD, e.g. `2026-07-01`")),
+                Some(Msg::new(
+                    "skriv datum som ÅÅÅÅ-MM-DD, t.ex. `2026-07-01`",
+                    "write dates as YYYY-MM-DD, e.g. `2026-07-01`",
+                )),
             );
             None
         }
@@ -282,11 +301,19 @@ fn check_people(r: &mut Report, directory: &Directory, positions: &[PersonPositi
                 r.error(
                     *at,
                     "unknown-person",
-                    msg!("ersättaren `{name}` finns inte i katalogen", "the substitute `{name}` is not in the directory"),
+                    msg!(
+                        "ersättaren `{name}` finns inte i katalogen",
+                        "the substitute `{name}` is not in the directory"
+                    ),
                     Some(suggest(name, directory.people.iter().map(|p| p.id.as_str()))),
                 );
             } else if name == &person.id {
-                r.error(*at, "invalid-value", Msg::new("en person kan inte ersätta sig själv", "a person cannot substitute for themselves"), None);
+                r.error(
+                    *at,
+                    "invalid-value",
+                    Msg::new("en person kan inte ersätta sig själv", "a person cannot substitute for themselves"),
+                    None,
+                );
             }
         }
     }
@@ -296,8 +323,14 @@ fn check_people(r: &mut Report, directory: &Directory, positions: &[PersonPositi
             r.error(
                 Pos::default(),
                 "duplicate-id",
-                msg!("adressen `{email}` används också av `{first}`", "the address `{email}` is also used by `{first}`"),
-                Some(Msg::new("varje person behöver en egen adress, så att länkar i e-post går till rätt person", "each person needs an address of their own, so that email links reach the right person")),
+                msg!(
+                    "adressen `{email}` används också av `{first}`",
+                    "the address `{email}` is also used by `{first}`"
+                ),
+                Some(Msg::new(
+                    "varje person behöver en egen adress, så att länkar i e-post går till rätt person",
+                    "each person needs an address of their own, so that email links reach the right person",
+                )),
             );
         }
     }
@@ -327,7 +360,8 @@ mod tests {
 
     #[test]
     fn reports_unknown_roles_and_substitutes() {
-        let (_, r) = load(&SAMPLE.replace("roles: [it-chef]", "roles: [it-chief]").replace("substitute: bo", "substitute: boo"));
+        let (_, r) =
+            load(&SAMPLE.replace("roles: [it-chef]", "roles: [it-chief]").replace("substitute: bo", "substitute: boo"));
         let codes: Vec<_> = r.items.iter().map(|d| d.code).collect();
         assert_eq!(codes, ["unknown-role", "unknown-person"]);
     }

@@ -45,7 +45,8 @@ impl Duration {
         let (number, unit) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
         let amount: u32 = number.parse().map_err(|_| unit_help(unit))?;
         let unit_text = unit.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
-        let unit = UNITS.iter().find(|(name, _)| *name == unit_text).map(|(_, u)| *u).ok_or_else(|| unit_help(&unit_text))?;
+        let unit =
+            UNITS.iter().find(|(name, _)| *name == unit_text).map(|(_, u)| *u).ok_or_else(|| unit_help(&unit_text))?;
         Ok(Duration { amount, unit })
     }
 

@@ -5,15 +5,54 @@
 //! of a text with a number fails there exactly as it would fail on a real case.
 
 use crate::definition::model::{Field, FieldType};
+use cel::common::ast::Expr;
+use cel::parser::Expression as IdedExpr;
 use cel::{Context, ExecutionError, Program, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Where and why an expression does not parse: column (1-based, in the expression) and reason.
+/// Where and why an expression does not parse: column (1-based, in the expression), the
+/// offending text, and the parser's reason.
 #[derive(Debug, Clone)]
 pub struct SyntaxError {
     pub column: u32,
-    pub message: String,
+    pub problem: Problem,
+}
+
+/// The parser's complaint, reduced to what a process owner can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// Text that does not belong where it stands (`>>`, a stray word).
+    Unexpected(String),
+    /// The expression stops before it is complete (`klassning ==`).
+    EndsEarly,
+    /// A character the language does not have, or an unclosed string.
+    BadCharacter(String),
+    Other(String),
+}
+
+impl Problem {
+    fn from_parser(message: &str) -> Problem {
+        let message = message.replace("Syntax error: ", "");
+        let quoted = |m: &str| m.split('\'').nth(1).unwrap_or_default().to_string();
+        if message.starts_with("mismatched input '<EOF>'") {
+            Problem::EndsEarly
+        } else if message.starts_with("extraneous input") || message.starts_with("mismatched input") {
+            Problem::Unexpected(quoted(&message))
+        } else if message.starts_with("token recognition error") {
+            Problem::BadCharacter(quoted(&message))
+        } else {
+            Problem::Other(message)
+        }
+    }
+
+    /// How many characters of the expression the problem covers.
+    pub fn width(&self) -> usize {
+        match self {
+            Problem::Unexpected(t) | Problem::BadCharacter(t) => t.chars().count().max(1),
+            _ => 1,
+        }
+    }
 }
 
 /// Compiles an expression.
@@ -24,11 +63,12 @@ pub fn compile(source: &str) -> Result<Program, SyntaxError> {
         Ok(Ok(program)) => Ok(program),
         Ok(Err(errors)) => {
             let first = errors.errors.first();
-            let column = first.map_or(1, |e| e.pos.1.max(0) as u32 + 1);
-            let message = first.map_or_else(|| "syntax error".to_string(), |e| e.msg.replace("Syntax error: ", ""));
-            Err(SyntaxError { column, message })
+            // CEL columns are already 1-based.
+            let column = first.map_or(1, |e| e.pos.1.max(1) as u32);
+            let problem = first.map_or(Problem::EndsEarly, |e| Problem::from_parser(&e.msg));
+            Err(SyntaxError { column, problem })
         }
-        Err(_) => Err(SyntaxError { column: 1, message: "the expression cannot be read".into() }),
+        Err(_) => Err(SyntaxError { column: 1, problem: Problem::Other("the parser gave up".into()) }),
     }
 }
 
@@ -74,12 +114,59 @@ pub fn field_kind(kind: FieldType) -> Kind {
 /// The result of a trial evaluation.
 pub enum Trial {
     Value(Value),
-    /// Operands of the wrong type for an operator or function.
-    TypeError(String),
+    /// Operands of the wrong kinds for an operator or function.
+    TypeError(Mismatch),
     /// A function that does not exist.
     UnknownFunction(String),
     /// Anything else (division by zero on samples, a missing map key) says nothing about types.
     Inconclusive,
+}
+
+/// An operator or function applied to values of kinds it does not take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The operator as written (`>`, `+`, `==`) or the function's name; empty when unknown.
+    pub operator: String,
+    pub kinds: Vec<Kind>,
+}
+
+/// The operator as a process owner wrote it, from CEL's internal name (`_>_` → `>`).
+fn operator_text(name: &str) -> String {
+    match name {
+        "@in" => "in".to_string(),
+        "add" => "+".to_string(),
+        "sub" => "-".to_string(),
+        "mul" => "*".to_string(),
+        "div" => "/".to_string(),
+        other => other.trim_matches('_').to_string(),
+    }
+}
+
+fn kind_of_type_name(name: &str) -> Kind {
+    match name {
+        "string" => Kind::Text,
+        "int" | "uint" | "double" => Kind::Number,
+        "bool" => Kind::Bool,
+        "list" => Kind::List,
+        "map" => Kind::Map,
+        "null" => Kind::Null,
+        _ => Kind::Other,
+    }
+}
+
+fn mismatch(error: &ExecutionError) -> Option<Mismatch> {
+    let (operator, kinds) = match error {
+        ExecutionError::NoSuchOverload(e) => {
+            (e.function(), e.argument_types().iter().map(|t| kind_of_type_name(t)).collect())
+        }
+        ExecutionError::UnsupportedBinaryOperator(op, a, b) => (*op, vec![kind_of(a), kind_of(b)]),
+        ExecutionError::ValuesNotComparable(a, b) => ("<", vec![kind_of(a), kind_of(b)]),
+        ExecutionError::UnexpectedType { .. }
+        | ExecutionError::UnsupportedTargetType { .. }
+        | ExecutionError::NotSupportedAsMethod { .. } => ("", Vec::new()),
+        _ => return None,
+    };
+    Some(Mismatch { operator: operator_text(operator), kinds })
 }
 
 /// Evaluates with sample values for every field, booleans set to `flag`.
@@ -92,19 +179,43 @@ pub fn trial(program: &Program, fields: &[&Field], extra: &[(&str, Value)], flag
     for (name, value) in extra {
         context.add_variable_from_value(*name, value.clone());
     }
+    if let Some(problem) = mixed_equality(program.expression(), &context) {
+        return Trial::TypeError(problem);
+    }
     match program.execute(&context) {
         Ok(value) => Trial::Value(value),
         Err(ExecutionError::UndeclaredReference(name)) => Trial::UnknownFunction(name.to_string()),
-        Err(
-            e @ (ExecutionError::NoSuchOverload(_)
-            | ExecutionError::UnsupportedBinaryOperator(..)
-            | ExecutionError::ValuesNotComparable(..)
-            | ExecutionError::UnexpectedType { .. }
-            | ExecutionError::UnsupportedTargetType { .. }
-            | ExecutionError::NotSupportedAsMethod { .. }),
-        ) => Trial::TypeError(e.to_string()),
-        Err(_) => Trial::Inconclusive,
+        Err(e) => mismatch(&e).map_or(Trial::Inconclusive, Trial::TypeError),
     }
+}
+
+/// CEL lets `"text" == 2` quietly be false; for a process owner that is always a mistake (an
+/// enum compared with a number, say), so equality and `in` between different kinds are
+/// reported like any other type error.
+fn mixed_equality(expr: &IdedExpr, context: &Context) -> Option<Mismatch> {
+    let Expr::Call(call) = &expr.expr else {
+        return match &expr.expr {
+            Expr::List(list) => list.elements.iter().find_map(|e| mixed_equality(e, context)),
+            Expr::Select(select) => mixed_equality(&select.operand, context),
+            _ => None,
+        };
+    };
+    let nested = call.target.iter().map(|t| t.as_ref()).chain(&call.args).find_map(|e| mixed_equality(e, context));
+    if nested.is_some() {
+        return nested;
+    }
+    let [left, right] = call.args.as_slice() else { return None };
+    let (Ok(a), Ok(b)) = (context.resolve(left), context.resolve(right)) else { return None };
+    let (a, b) = match (call.func_name.as_str(), &b) {
+        ("_==_" | "_!=_", _) => (kind_of(&a), kind_of(&b)),
+        ("@in", Value::List(items)) => match items.first() {
+            Some(first) => (kind_of(&a), kind_of(first)),
+            None => return None,
+        },
+        _ => return None,
+    };
+    let comparable = a == b || a == Kind::Null || b == Kind::Null || a == Kind::Other || b == Kind::Other;
+    (!comparable).then(|| Mismatch { operator: operator_text(&call.func_name), kinds: vec![a, b] })
 }
 
 fn sample(field: &Field, flag: bool) -> Value {

@@ -16,6 +16,7 @@ pub mod diagnostic;
 pub mod directory;
 pub mod duration;
 pub mod expr;
+pub mod graph;
 pub mod portfolios;
 pub mod project;
 pub mod templates;

@@ -33,7 +33,9 @@ fn w(sv: &str, en: &str) -> Msg {
 
 /// Reads and checks a portfolios file.
 pub fn parse(r: &mut Report, root: &Node) -> Portfolios {
-    let Some(top) = reader::obj(r, root, &w("portföljfilen", "the portfolios file")) else { return Portfolios::default() };
+    let Some(top) = reader::obj(r, root, &w("portföljfilen", "the portfolios file")) else {
+        return Portfolios::default();
+    };
     top.check_keys(r, &["portfolios"], None);
     let Some(node) = top.require(r, "portfolios") else { return Portfolios::default() };
     let portfolios = reader::entries(r, node, &w("`portfolios`", "`portfolios`"))
@@ -57,12 +59,22 @@ fn frames(r: &mut Report, node: &Node) -> Vec<(i32, i64)> {
             let year = k.name.parse::<i32>().ok().filter(|y| (2000..=2200).contains(y));
             if year.is_none() {
                 let name = &k.name;
-                r.error(k.pos, "invalid-value", msg!("`{name}` är inget budgetår", "`{name}` is not a budget year"), Some(w("skriv året, t.ex. `2026`", "write the year, e.g. `2026`")));
+                r.error(
+                    k.pos,
+                    "invalid-value",
+                    msg!("`{name}` är inget budgetår", "`{name}` is not a budget year"),
+                    Some(w("skriv året, t.ex. `2026`", "write the year, e.g. `2026`")),
+                );
             }
             let amount = match &v.value {
                 Value::Int(i) if *i >= 0 => Some(*i),
                 _ => {
-                    reader::wrong_type(r, v, &w("en ram", "a frame"), &w("ett belopp i hela kronor, 0 eller mer", "an amount in whole kronor, 0 or more"));
+                    reader::wrong_type(
+                        r,
+                        v,
+                        &w("en ram", "a frame"),
+                        &w("ett belopp i hela kronor, 0 eller mer", "an amount in whole kronor, 0 or more"),
+                    );
                     None
                 }
             };

@@ -125,7 +125,13 @@ impl Project {
         if let Some(def) = &definition
             && r.items.iter().all(|d| !is_structural(d.code))
         {
-            let cx = Context { directory: &self.directory, frames: &self.frames, templates: &self.templates, workflows: ids, source: &source };
+            let cx = Context {
+                directory: &self.directory,
+                frames: &self.frames,
+                templates: &self.templates,
+                workflows: ids,
+                source: &source,
+            };
             check::check(&mut r, def, &cx);
         }
         let hash = hex::encode(Sha256::digest(source.as_bytes()));
@@ -141,7 +147,8 @@ impl Project {
     /// The workflows that parsed and passed every check.
     pub fn valid_workflows(&self) -> impl Iterator<Item = &WorkflowFile> {
         self.workflows.iter().filter(|w| {
-            w.definition.is_some() && self.reports.iter().filter(|r| r.file == w.path.display().to_string()).all(|r| !r.has_errors())
+            w.definition.is_some()
+                && self.reports.iter().filter(|r| r.file == w.path.display().to_string()).all(|r| !r.has_errors())
         })
     }
 
@@ -168,7 +175,10 @@ impl Project {
 /// A missing state or type makes graph and reference checks say the same thing again in other
 /// words; they run only when the file's structure is sound.
 fn is_structural(code: &str) -> bool {
-    matches!(code, "missing-key" | "wrong-type" | "yaml-syntax" | "duplicate-key" | "invalid-value")
+    matches!(
+        code,
+        "missing-key" | "wrong-type" | "yaml-syntax" | "duplicate-key" | "invalid-value" | "invalid-duration"
+    )
 }
 
 fn syntax_message(message: &str) -> Msg {

@@ -58,7 +58,12 @@ impl Templates {
                 let parts: Vec<&str> = file_name.split('.').collect();
                 if let [part, lang, "hbs"] = parts.as_slice() {
                     let source = std::fs::read_to_string(&path)?;
-                    files.push(TemplateFile { path: path.display().to_string(), part: part.to_string(), lang: lang.to_string(), source });
+                    files.push(TemplateFile {
+                        path: path.display().to_string(),
+                        part: part.to_string(),
+                        lang: lang.to_string(),
+                        source,
+                    });
                 }
             }
             files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -82,7 +87,9 @@ impl Templates {
         for (name, files) in &self.folders {
             for file in files {
                 let mut r = Report::new(&file.path);
-                if !["subject", "text", "html"].contains(&file.part.as_str()) || !["sv", "en"].contains(&file.lang.as_str()) {
+                if !["subject", "text", "html"].contains(&file.part.as_str())
+                    || !["sv", "en"].contains(&file.lang.as_str())
+                {
                     r.error(
                         Pos { line: 1, column: 1 },
                         "invalid-value",
@@ -97,7 +104,12 @@ impl Templates {
                     let (line, column) = err.pos().unwrap_or((1, 1));
                     let pos = Pos { line: line as u32, column: column as u32 };
                     let reason = err.reason().to_string();
-                    r.error(pos, "template-syntax", msg!("mallen går inte att läsa: {reason}", "the template cannot be read: {reason}"), None);
+                    r.error(
+                        pos,
+                        "template-syntax",
+                        msg!("mallen går inte att läsa: {reason}", "the template cannot be read: {reason}"),
+                        None,
+                    );
                 }
                 reports.push(r);
             }
@@ -108,7 +120,10 @@ impl Templates {
                         Pos { line: 1, column: 1 },
                         "missing-key",
                         msg!("mallen `{name}` saknar `{part}.sv.hbs`", "the template `{name}` has no `{part}.sv.hbs`"),
-                        Some(Msg::new("svenska är standardspråket och måste alltid finnas", "Swedish is the default language and must always be there")),
+                        Some(Msg::new(
+                            "svenska är standardspråket och måste alltid finnas",
+                            "Swedish is the default language and must always be there",
+                        )),
                     );
                     reports.push(r);
                 }
@@ -121,10 +136,7 @@ impl Templates {
     /// every `data.…` read anywhere, with the file it is in.
     pub fn uses(&self, name: &str) -> Vec<(&TemplateFile, Use)> {
         let Some(files) = self.folders.get(name) else { return Vec::new() };
-        files
-            .iter()
-            .flat_map(|file| template_uses(&file.source).into_iter().map(move |u| (file, u)))
-            .collect()
+        files.iter().flat_map(|file| template_uses(&file.source).into_iter().map(move |u| (file, u))).collect()
     }
 }
 
@@ -193,9 +205,11 @@ mod tests {
 
     #[test]
     fn finds_data_paths_and_roots() {
-        let uses = template_uses("Hej {{recipient.name}}!\n{{#if data.akut}}AKUT {{data.rubrik}}{{/if}}\n{{#each actions}}{{label}} {{data.x}}{{/each}}");
+        let uses = template_uses(
+            "Hej {{recipient.name}}!\n{{#if data.akut}}AKUT {{data.rubrik}}{{/if}}\n{{#each actions}}{{label}} {{data.x}}{{/each}}",
+        );
         let paths: Vec<&str> = uses.iter().map(|u| u.path.as_str()).collect();
-        assert_eq!(paths, ["recipient.name", "data.akut", "data.rubrik", "data.x"]);
+        assert_eq!(paths, ["recipient.name", "data.akut", "data.rubrik", "actions", "data.x"]);
         assert_eq!(uses[0].pos.line, 1);
     }
 }

@@ -4,8 +4,8 @@
 //! run reports every mistake in a file (not just the first), in Swedish or English, with the
 //! exact line and column of the offending key or value.
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 use std::fmt;
 

@@ -10,7 +10,8 @@ fn seed_workflows_are_valid() {
 
 #[test]
 fn small_valid_workflow_has_no_diagnostics() {
-    let output = beslut(&["check", "--workflows-dir", "tests/check", "--format", "json", "tests/check/valid/liten.yaml"]);
+    let output =
+        beslut(&["check", "--workflows-dir", "tests/check", "--format", "json", "tests/check/valid/liten.yaml"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     assert_eq!(stdout(&output), "", "no errors and no warnings expected");
 }
@@ -45,9 +46,13 @@ fn every_broken_file_reports_its_problem() {
         let exit = json.status.code();
         let expected_exit = if warning { Some(0) } else { Some(1) };
         if codes.is_empty() || codes.iter().any(|c| *c != code) || exit != expected_exit {
-            failures.push(format!("{relative}: expected {code} (exit {expected_exit:?}), got {codes:?} (exit {exit:?})"));
+            failures
+                .push(format!("{relative}: expected {code} (exit {expected_exit:?}), got {codes:?} (exit {exit:?})"));
         }
-        assert!(diagnostics.iter().all(|d| d["line"].as_u64() > Some(0) && d["column"].as_u64() > Some(0)), "{relative}");
+        assert!(
+            diagnostics.iter().all(|d| d["line"].as_u64() > Some(0) && d["column"].as_u64() > Some(0)),
+            "{relative}"
+        );
         for lang in ["en", "sv"] {
             let text = beslut(&["check", "--workflows-dir", "tests/check", "--lang", lang, relative]);
             let name = format!("{}-{lang}", file.file_stem().unwrap().to_str().unwrap());

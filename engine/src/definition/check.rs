@@ -2,12 +2,12 @@
 //! the shape of the state graph.
 
 use super::model::*;
-use crate::diagnostic::{suggest, Msg, Report};
+use crate::diagnostic::{Msg, Report, suggest};
 use crate::directory::Directory;
 use crate::expr::{self, Kind, Trial};
 use crate::msg;
 use crate::portfolios::Portfolios;
-use crate::templates::{Templates, ROOTS};
+use crate::templates::{ROOTS, Templates};
 use crate::yaml::Pos;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Bfs, Reversed};
@@ -55,8 +55,14 @@ fn field_types<'a>(r: &mut Report, def: &'a Definition) -> Vec<&'a Field> {
                     r.error(
                         field.pos,
                         "duplicate-id",
-                        msg!("fältet `{id}` finns redan (rad {line}) med typen `{a}`, här med `{b}`", "the field `{id}` already exists (line {line}) with type `{a}`, here with `{b}`"),
-                        Some(Msg::new("ge fältet ett eget id, eller samma typ om det är samma uppgift", "give the field an id of its own, or the same type if it is the same information")),
+                        msg!(
+                            "fältet `{id}` finns redan (rad {line}) med typen `{a}`, här med `{b}`",
+                            "the field `{id}` already exists (line {line}) with type `{a}`, here with `{b}`"
+                        ),
+                        Some(Msg::new(
+                            "ge fältet ett eget id, eller samma typ om det är samma uppgift",
+                            "give the field an id of its own, or the same type if it is the same information",
+                        )),
                     );
                 }
                 Some(_) => {}
@@ -133,8 +139,14 @@ impl Checker<'_> {
             r.error(
                 to.pos,
                 "withdraw-not-withdrawn",
-                msg!("`withdraw_to` pekar på `{name}`, som inte är ett sluttillstånd med utfallet `withdrawn`", "`withdraw_to` points at `{name}`, which is not an end state with outcome `withdrawn`"),
-                Some(Msg::new("peka på ett tillstånd med `type: end` och `outcome: withdrawn`", "point at a state with `type: end` and `outcome: withdrawn`")),
+                msg!(
+                    "`withdraw_to` pekar på `{name}`, som inte är ett sluttillstånd med utfallet `withdrawn`",
+                    "`withdraw_to` points at `{name}`, which is not an end state with outcome `withdrawn`"
+                ),
+                Some(Msg::new(
+                    "peka på ett tillstånd med `type: end` och `outcome: withdrawn`",
+                    "point at a state with `type: end` and `outcome: withdrawn`",
+                )),
             );
         }
     }
@@ -157,7 +169,10 @@ impl Checker<'_> {
                 r.error(
                     reserve.ledger.pos,
                     "unknown-ledger",
-                    msg!("budgetramen `{name}` finns inte under `ledgers`", "the ledger `{name}` is not declared under `ledgers`"),
+                    msg!(
+                        "budgetramen `{name}` finns inte under `ledgers`",
+                        "the ledger `{name}` is not declared under `ledgers`"
+                    ),
                     Some(suggest(name, self.def.ledgers.iter().map(|l| l.id.as_str()))),
                 );
             }
@@ -205,8 +220,14 @@ impl Checker<'_> {
                     r.error(
                         field.pos,
                         "wrong-type",
-                        msg!("fältet `{name}` är av typen `{kind}` och kan inte tilldelas uppgifter", "the field `{name}` has type `{kind}` and cannot be assigned tasks"),
-                        Some(Msg::new("använd ett fält av typen `person` eller `email`", "use a field of type `person` or `email`")),
+                        msg!(
+                            "fältet `{name}` är av typen `{kind}` och kan inte tilldelas uppgifter",
+                            "the field `{name}` has type `{kind}` and cannot be assigned tasks"
+                        ),
+                        Some(Msg::new(
+                            "använd ett fält av typen `person` eller `email`",
+                            "use a field of type `person` or `email`",
+                        )),
                     );
                 }
             }
@@ -229,7 +250,10 @@ impl Checker<'_> {
             r.error(
                 scope.pos,
                 "invalid-value",
-                msg!("rollen `{name}` gäller inte per förvaltning, så `scope` gör ingen skillnad", "the role `{name}` is not held per förvaltning, so `scope` makes no difference"),
+                msg!(
+                    "rollen `{name}` gäller inte per förvaltning, så `scope` gör ingen skillnad",
+                    "the role `{name}` is not held per förvaltning, so `scope` makes no difference"
+                ),
                 Some(Msg::new("ta bort `scope`", "remove `scope`")),
             );
         }
@@ -254,7 +278,9 @@ impl Checker<'_> {
             }
             StateKind::Call(call) => call.store.iter().for_each(|(f, _)| self.field_ref(r, f, None)),
             StateKind::Wait(wait) => wait.store.iter().for_each(|(f, _)| self.field_ref(r, f, None)),
-            StateKind::Subworkflow(sub) if !sub.workflow.name.is_empty() && !self.cx.workflows.contains(&sub.workflow.name) => {
+            StateKind::Subworkflow(sub)
+                if !sub.workflow.name.is_empty() && !self.cx.workflows.contains(&sub.workflow.name) =>
+            {
                 let name = &sub.workflow.name;
                 r.error(
                     sub.workflow.pos,
@@ -278,7 +304,10 @@ impl Checker<'_> {
             msg!("e-postmallen `{name}` finns inte", "the email template `{name}` does not exist"),
             Some(match crate::diagnostic::closest(name, self.cx.templates.names()) {
                 Some(best) => msg!("menade du `{best}`?", "did you mean `{best}`?"),
-                None => msg!("skapa mappen `templates/{name}/` med subject.sv.hbs och text.sv.hbs", "create the folder `templates/{name}/` with subject.sv.hbs and text.sv.hbs"),
+                None => msg!(
+                    "skapa mappen `templates/{name}/` med subject.sv.hbs och text.sv.hbs",
+                    "create the folder `templates/{name}/` with subject.sv.hbs and text.sv.hbs"
+                ),
             }),
         );
     }
@@ -300,7 +329,10 @@ impl Checker<'_> {
             r.error(
                 ledger.pos,
                 "invalid-value",
-                Msg::new("`key` ska ha två fält: portfölj och budgetår", "`key` must have two fields: portfolio and budget year"),
+                Msg::new(
+                    "`key` ska ha två fält: portfölj och budgetår",
+                    "`key` must have two fields: portfolio and budget year",
+                ),
                 Some(Msg::new("skriv t.ex. `key: [portfolj, budgetar]`", "write e.g. `key: [portfolj, budgetar]`")),
             );
         }
@@ -324,11 +356,12 @@ impl Checker<'_> {
         let program = match expr::compile(&e.source) {
             Ok(p) => p,
             Err(err) => {
-                let message = err.message;
-                r.error(
+                let (message, width) = (syntax_message(&err.problem), err.problem.width());
+                r.error_span(
                     self.expr_pos(e, err.column),
+                    width,
                     "expr-syntax",
-                    msg!("uttrycket går inte att läsa: {message}", "the expression cannot be read: {message}"),
+                    message,
                     Some(Msg::new(
                         "uttryck skrivs i CEL, t.ex. `kostnad > 500000 && klassning == \"storre\"`; text inom dubbla citattecken",
                         "expressions are CEL, e.g. `kostnad > 500000 && klassning == \"storre\"`; texts in double quotes",
@@ -345,8 +378,9 @@ impl Checker<'_> {
             unknown = true;
             let column = e.source.find(&name).map_or(1, |i| e.source[..i].chars().count() as u32 + 1);
             let names = self.fields.iter().map(|f| f.id.as_str()).chain(["case"]).chain(extra.iter().copied());
-            r.error(
+            r.error_span(
                 self.expr_pos(e, column),
+                name.chars().count(),
                 "expr-unknown-name",
                 msg!("`{name}` är inget fält i arbetsflödet", "`{name}` is not a field of the workflow"),
                 Some(suggest(&name, names)),
@@ -373,19 +407,25 @@ impl Checker<'_> {
                         r.error(
                             e.pos,
                             "expr-type",
-                            Msg::new(format!("uttrycket ska ge {}, men ger {}", want.sv, got.sv), format!("the expression must give {}, but gives {}", want.en, got.en)),
-                            Some(Msg::new("jämför t.ex. med `==`, `>` eller `in`", "compare, e.g. with `==`, `>` or `in`")),
+                            Msg::new(
+                                format!("uttrycket ska ge {}, men ger {}", want.sv, got.sv),
+                                format!("the expression must give {}, but gives {}", want.en, got.en),
+                            ),
+                            Some(Msg::new(
+                                "jämför t.ex. med `==`, `>` eller `in`",
+                                "compare, e.g. with `==`, `>` or `in`",
+                            )),
                         );
                         false
                     }
                     _ => true,
                 }
             }
-            Trial::TypeError(detail) => {
+            Trial::TypeError(mismatch) => {
                 r.error(
                     e.pos,
                     "expr-type",
-                    msg!("typerna passar inte ihop i uttrycket ({detail})", "the types do not match in the expression ({detail})"),
+                    mismatch_message(&mismatch),
                     Some(Msg::new(
                         "jämför text med text (\"…\") och tal med tal; se fältens `type`",
                         "compare text with text (\"…\") and numbers with numbers; see the fields' `type`",
@@ -394,7 +434,12 @@ impl Checker<'_> {
                 false
             }
             Trial::UnknownFunction(name) => {
-                r.error(e.pos, "expr-unknown-name", msg!("funktionen `{name}` finns inte", "the function `{name}` does not exist"), None);
+                r.error(
+                    e.pos,
+                    "expr-unknown-name",
+                    msg!("funktionen `{name}` finns inte", "the function `{name}` does not exist"),
+                    None,
+                );
                 false
             }
             Trial::Inconclusive => true,
@@ -516,13 +561,21 @@ impl Checker<'_> {
             let StateKind::Parallel(p) = &state.kind else { continue };
             let Some(join) = p.join else { continue };
             let branches = p.branches.len();
-            let with_yes = p.branches.iter().filter(|b| b.task.actions.iter().any(|a| matches!(a.target, ActionTarget::Vote(true)))).count();
+            let with_yes = p
+                .branches
+                .iter()
+                .filter(|b| b.task.actions.iter().any(|a| matches!(a.target, ActionTarget::Vote(true))))
+                .count();
             let needed = join.needed(branches);
             let problem = match join.rule {
-                JoinRule::AtLeast { of, .. } if of != branches => {
-                    Some(msg!("regeln räknar med {of} grenar, men det finns {branches}", "the rule counts {of} branches, but there are {branches}"))
-                }
-                _ if needed == 0 => Some(Msg::new("regeln kräver inga ja-röster, så granskningen avgör ingenting", "the rule needs no yes votes, so the review decides nothing")),
+                JoinRule::AtLeast { of, .. } if of != branches => Some(msg!(
+                    "regeln räknar med {of} grenar, men det finns {branches}",
+                    "the rule counts {of} branches, but there are {branches}"
+                )),
+                _ if needed == 0 => Some(Msg::new(
+                    "regeln kräver inga ja-röster, så granskningen avgör ingenting",
+                    "the rule needs no yes votes, so the review decides nothing",
+                )),
                 _ if needed > with_yes => Some(msg!(
                     "regeln kräver {needed} ja-röster, men bara {with_yes} grenar kan rösta ja",
                     "the rule needs {needed} yes votes, but only {with_yes} branches can vote yes"
@@ -534,7 +587,10 @@ impl Checker<'_> {
                     join.pos,
                     "quorum-impossible",
                     message,
-                    Some(msg!("skriv `all`, `any` eller `N of {branches}` med N från 1 till {branches}", "write `all`, `any` or `N of {branches}` with N from 1 to {branches}")),
+                    Some(msg!(
+                        "skriv `all`, `any` eller `N of {branches}` med N från 1 till {branches}",
+                        "write `all`, `any` or `N of {branches}` with N from 1 to {branches}"
+                    )),
                 );
             }
         }
@@ -542,7 +598,8 @@ impl Checker<'_> {
 
     fn graph(&self, r: &mut Report) {
         let mut graph: DiGraph<usize, ()> = DiGraph::new();
-        let nodes: HashMap<&str, NodeIndex> = self.def.states.iter().enumerate().map(|(i, s)| (s.id.as_str(), graph.add_node(i))).collect();
+        let nodes: HashMap<&str, NodeIndex> =
+            self.def.states.iter().enumerate().map(|(i, s)| (s.id.as_str(), graph.add_node(i))).collect();
         for state in &self.def.states {
             for (to, _) in state.successors() {
                 if let Some(&target) = nodes.get(to.name.as_str()) {
@@ -576,15 +633,27 @@ impl Checker<'_> {
                 r.error(
                     state.pos,
                     "unreachable-state",
-                    msg!("tillståndet `{id}` kan aldrig nås från `start`", "the state `{id}` can never be reached from `start`"),
-                    Some(Msg::new("låt en handling eller ett val leda hit, eller ta bort tillståndet", "let an action or a choice lead here, or remove the state")),
+                    msg!(
+                        "tillståndet `{id}` kan aldrig nås från `start`",
+                        "the state `{id}` can never be reached from `start`"
+                    ),
+                    Some(Msg::new(
+                        "låt en handling eller ett val leda hit, eller ta bort tillståndet",
+                        "let an action or a choice lead here, or remove the state",
+                    )),
                 );
             } else if !finishes[i] {
                 r.error(
                     state.pos,
                     "no-terminal",
-                    msg!("från `{id}` går det aldrig att nå ett sluttillstånd; ärenden fastnar här", "from `{id}` no end state can ever be reached; cases get stuck here"),
-                    Some(Msg::new("lägg till en väg till ett tillstånd med `type: end`", "add a way to a state with `type: end`")),
+                    msg!(
+                        "från `{id}` går det aldrig att nå ett sluttillstånd; ärenden fastnar här",
+                        "from `{id}` no end state can ever be reached; cases get stuck here"
+                    ),
+                    Some(Msg::new(
+                        "lägg till en väg till ett tillstånd med `type: end`",
+                        "add a way to a state with `type: end`",
+                    )),
                 );
             }
         }
@@ -610,7 +679,10 @@ impl Checker<'_> {
             r.warning(
                 pos,
                 "task-without-timeout",
-                msg!("uppgiften `{id}` säger inte vad som händer om ingen beslutar", "the task `{id}` does not say what happens if nobody decides"),
+                msg!(
+                    "uppgiften `{id}` säger inte vad som händer om ingen beslutar",
+                    "the task `{id}` does not say what happens if nobody decides"
+                ),
                 Some(Msg::new(
                     "lägg till `deadline: 10 working days` och `on_timeout: {escalate: {role: …}}` eller `{action: …}`",
                     "add `deadline: 10 working days` and `on_timeout: {escalate: {role: …}}` or `{action: …}`",
@@ -620,7 +692,10 @@ impl Checker<'_> {
             r.error(
                 pos,
                 "missing-key",
-                msg!("uppgiften `{id}` har `on_timeout` men ingen `deadline`", "the task `{id}` has `on_timeout` but no `deadline`"),
+                msg!(
+                    "uppgiften `{id}` har `on_timeout` men ingen `deadline`",
+                    "the task `{id}` has `on_timeout` but no `deadline`"
+                ),
                 Some(Msg::new("lägg till t.ex. `deadline: 10 working days`", "add e.g. `deadline: 10 working days`")),
             );
         }
@@ -628,10 +703,49 @@ impl Checker<'_> {
             r.error(
                 pos,
                 "missing-key",
-                msg!("uppgiften `{id}` har påminnelser men ingen `deadline` att räkna från", "the task `{id}` has reminders but no `deadline` to count from"),
+                msg!(
+                    "uppgiften `{id}` har påminnelser men ingen `deadline` att räkna från",
+                    "the task `{id}` has reminders but no `deadline` to count from"
+                ),
                 None,
             );
         }
+    }
+}
+
+fn syntax_message(problem: &expr::Problem) -> Msg {
+    use expr::Problem;
+    match problem {
+        Problem::Unexpected(text) => msg!(
+            "uttrycket går inte att läsa: `{text}` hör inte hemma här",
+            "the expression cannot be read: `{text}` does not belong here"
+        ),
+        Problem::EndsEarly => Msg::new(
+            "uttrycket tar slut för tidigt; något fattas på slutet",
+            "the expression ends too early; something is missing at the end",
+        ),
+        Problem::BadCharacter(text) => msg!(
+            "uttrycket går inte att läsa: tecknet `{text}` finns inte i språket (eller en text saknar avslutande citattecken)",
+            "the expression cannot be read: `{text}` is not part of the language (or a text lacks its closing quote)"
+        ),
+        Problem::Other(text) => msg!("uttrycket går inte att läsa: {text}", "the expression cannot be read: {text}"),
+    }
+}
+
+/// "`>` kan inte användas på text och tal" – what went wrong, in the writer's terms.
+fn mismatch_message(m: &expr::Mismatch) -> Msg {
+    let names: Vec<Msg> = m.kinds.iter().map(|k| kind_name(*k)).collect();
+    let join = |sv: bool| {
+        let words: Vec<&str> = names.iter().map(|n| if sv { n.sv.as_str() } else { n.en.as_str() }).collect();
+        words.join(if sv { " och " } else { " and " })
+    };
+    let op = &m.operator;
+    match (op.is_empty(), names.is_empty()) {
+        (false, false) => Msg::new(
+            format!("`{op}` kan inte användas på {}", join(true)),
+            format!("`{op}` cannot be used on {}", join(false)),
+        ),
+        _ => Msg::new("typerna passar inte ihop i uttrycket", "the types do not match in the expression"),
     }
 }
 

@@ -337,7 +337,10 @@ pub enum JoinRule {
     All,
     Any,
     /// `N of M`: M is what the author counted, checked against the number of branches.
-    AtLeast { needed: usize, of: usize },
+    AtLeast {
+        needed: usize,
+        of: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use super::model::*;
 use super::reader::{self, Obj};
-use crate::diagnostic::{suggest, Msg, Report};
+use crate::diagnostic::{Msg, Report, suggest};
 use crate::msg;
 use crate::yaml::{Node, Pos, Value};
 
@@ -11,7 +11,8 @@ const TOP_KEYS: [&str; 10] =
 const FIELD_KEYS: [&str; 11] =
     ["type", "label", "help", "required", "default", "values", "values_from", "items", "min", "max", "multiline"];
 const COMMON_STATE_KEYS: [&str; 3] = ["type", "label", "description"];
-const TASK_KEYS: [&str; 8] = ["assignee", "actions", "form", "deadline", "reminders", "on_timeout", "email", "delegable"];
+const TASK_KEYS: [&str; 8] =
+    ["assignee", "actions", "form", "deadline", "reminders", "on_timeout", "email", "delegable"];
 const PARALLEL_KEYS: [&str; 5] = ["branches", "join", "veto", "on_approved", "on_rejected"];
 const CHOICE_KEYS: [&str; 2] = ["when", "otherwise"];
 const AUTO_KEYS: [&str; 2] = ["do", "next"];
@@ -62,10 +63,7 @@ fn series(r: &mut Report, node: &Node) -> Option<String> {
             node.pos,
             "invalid-value",
             msg!("`{text}` duger inte som diarieserie", "`{text}` is not a valid case number series"),
-            Some(msg!(
-                "skriv 1–6 versaler A–Z, t.ex. `{upper}`",
-                "write 1–6 capital letters A–Z, e.g. `{upper}`"
-            )),
+            Some(msg!("skriv 1–6 versaler A–Z, t.ex. `{upper}`", "write 1–6 capital letters A–Z, e.g. `{upper}`")),
         );
         return None;
     }
@@ -92,7 +90,10 @@ fn field(r: &mut Report, id: &str, pos: Pos, node: &Node) -> Option<Field> {
         kind,
         label: label.unwrap_or_else(|| Text::plain(id)),
         help: o.get("help").and_then(|n| reader::text(r, n, &w("`help`", "`help`"))),
-        required: o.get("required").and_then(|n| reader::boolean(r, n, &w("`required`", "`required`"))).unwrap_or(false),
+        required: o
+            .get("required")
+            .and_then(|n| reader::boolean(r, n, &w("`required`", "`required`")))
+            .unwrap_or(false),
         default: None,
         values: o.get("values").map(|n| enum_values(r, n)).unwrap_or_default(),
         values_from: o.get("values_from").and_then(|n| {
@@ -100,12 +101,16 @@ fn field(r: &mut Report, id: &str, pos: Pos, node: &Node) -> Option<Field> {
             reader::choice(r, n, &w("`values_from`", "`values_from`"), &options)
         }),
         items: o.get("items").and_then(|n| {
-            let options: Vec<_> = FieldType::ALL.into_iter().filter(|(_, t)| !matches!(t, FieldType::List | FieldType::Enum)).collect();
+            let options: Vec<_> =
+                FieldType::ALL.into_iter().filter(|(_, t)| !matches!(t, FieldType::List | FieldType::Enum)).collect();
             reader::choice(r, n, &w("listans typ (`items`)", "the list's type (`items`)"), &options)
         }),
         min: o.get("min").and_then(|n| reader::number(r, n, &w("`min`", "`min`"))),
         max: o.get("max").and_then(|n| reader::number(r, n, &w("`max`", "`max`"))),
-        multiline: o.get("multiline").and_then(|n| reader::boolean(r, n, &w("`multiline`", "`multiline`"))).unwrap_or(false),
+        multiline: o
+            .get("multiline")
+            .and_then(|n| reader::boolean(r, n, &w("`multiline`", "`multiline`")))
+            .unwrap_or(false),
     };
     check_field_keys_fit(r, &o, &field);
     if let Some(node) = o.get("default") {
@@ -131,12 +136,15 @@ fn check_field_keys_fit(r: &mut Report, o: &Obj, field: &Field) {
             r.error(
                 k.pos,
                 "wrong-field-kind",
-                msg!("`{key}` gäller inte fält av typen `{type_name}`", "`{key}` does not apply to fields of type `{type_name}`"),
+                msg!(
+                    "`{key}` gäller inte fält av typen `{type_name}`",
+                    "`{key}` does not apply to fields of type `{type_name}`"
+                ),
                 Some(msg!("ta bort `{key}` eller byt typ", "remove `{key}` or change the type")),
             );
         }
     }
-    if kind == FieldType::Enum && field.values.is_empty() && field.values_from.is_none() {
+    if kind == FieldType::Enum && !o.has("values") && !o.has("values_from") {
         let id = &field.id;
         r.error(
             field.pos,
@@ -175,7 +183,12 @@ fn enum_values(r: &mut Report, node: &Node) -> Vec<EnumValue> {
             })
             .collect(),
         _ => {
-            reader::wrong_type(r, node, &w("`values`", "`values`"), &w("en lista eller en mappning", "a list or a mapping"));
+            reader::wrong_type(
+                r,
+                node,
+                &w("`values`", "`values`"),
+                &w("en lista eller en mappning", "a list or a mapping"),
+            );
             Vec::new()
         }
     }
@@ -186,7 +199,9 @@ fn default_value(r: &mut Report, field: &Field, node: &Node) -> Option<serde_jso
     use serde_json::Value as J;
     let fits = match (&node.value, field.kind) {
         (Value::Str(s), FieldType::Text | FieldType::Email | FieldType::Person) => Some(J::String(s.clone())),
-        (Value::Str(s), FieldType::Date) if jiff::civil::Date::strptime("%Y-%m-%d", s).is_ok() => Some(J::String(s.clone())),
+        (Value::Str(s), FieldType::Date) if jiff::civil::Date::strptime("%Y-%m-%d", s).is_ok() => {
+            Some(J::String(s.clone()))
+        }
         (Value::Str(s), FieldType::Enum) if field.values_from.is_some() || field.values.iter().any(|v| &v.id == s) => {
             Some(J::String(s.clone()))
         }
@@ -207,7 +222,10 @@ fn default_value(r: &mut Report, field: &Field, node: &Node) -> Option<serde_jso
         r.error(
             node.pos,
             "bad-default",
-            msg!("standardvärdet passar inte fältet `{id}` (typ `{type_name}`)", "the default does not fit the field `{id}` (type `{type_name}`)"),
+            msg!(
+                "standardvärdet passar inte fältet `{id}` (typ `{type_name}`)",
+                "the default does not fit the field `{id}` (type `{type_name}`)"
+            ),
             Some(help),
         );
     }
@@ -268,8 +286,10 @@ fn state(r: &mut Report, id: &str, pos: Pos, node: &Node) -> Option<State> {
     let label = o.require(r, "label").and_then(|n| reader::text(r, n, &w("`label`", "`label`")));
     let description = o.get("description").and_then(|n| reader::text(r, n, &w("`description`", "`description`")));
     let kinds: Vec<(&str, &str)> = StateKind::NAMES.iter().map(|n| (*n, *n)).collect();
-    let Some(kind_name) = type_node.and_then(|n| reader::choice(r, n, &w("tillståndstyp", "state type"), &kinds)) else {
-        let every: Vec<&str> = StateKind::NAMES.iter().flat_map(|k| kind_keys(k).iter().copied()).chain(COMMON_STATE_KEYS).collect();
+    let Some(kind_name) = type_node.and_then(|n| reader::choice(r, n, &w("tillståndstyp", "state type"), &kinds))
+    else {
+        let every: Vec<&str> =
+            StateKind::NAMES.iter().flat_map(|k| kind_keys(k).iter().copied()).chain(COMMON_STATE_KEYS).collect();
         o.check_keys(r, &every, None);
         return None;
     };
@@ -320,7 +340,10 @@ fn task(r: &mut Report, o: &Obj, branch: bool) -> Task {
             .get("email")
             .and_then(|n| reader::reference(r, n, &w("`email`", "`email`")))
             .unwrap_or(Ref { name: "task".into(), pos: o.pos }),
-        delegable: o.get("delegable").and_then(|n| reader::boolean(r, n, &w("`delegable`", "`delegable`"))).unwrap_or(true),
+        delegable: o
+            .get("delegable")
+            .and_then(|n| reader::boolean(r, n, &w("`delegable`", "`delegable`")))
+            .unwrap_or(true),
     }
 }
 
@@ -337,7 +360,10 @@ pub fn assignee(r: &mut Report, node: &Node) -> Option<Assignee> {
         r.error(
             o.pos,
             if given.is_empty() { "missing-key" } else { "invalid-value" },
-            Msg::new("ange precis en av `role`, `field` och `person`", "give exactly one of `role`, `field` and `person`"),
+            Msg::new(
+                "ange precis en av `role`, `field` och `person`",
+                "give exactly one of `role`, `field` and `person`",
+            ),
             Some(Msg::new(
                 "t.ex. `{role: it-chef}`, `{role: it-samordnare, scope: forvaltning}` eller `{field: handlaggare}`",
                 "e.g. `{role: it-chef}`, `{role: it-samordnare, scope: forvaltning}` or `{field: handlaggare}`",
@@ -380,14 +406,17 @@ fn action(r: &mut Report, id: &str, pos: Pos, node: &Node, branch: bool) -> Opti
     let label = o.require(r, "label").and_then(|n| reader::text(r, n, &w("`label`", "`label`")));
     let target = if branch {
         let votes = [("yes", true), ("no", false), ("ja", true), ("nej", false)];
-        o.require(r, "vote").and_then(|n| reader::choice(r, n, &w("`vote`", "`vote`"), &votes)).map_or(ActionTarget::Missing, ActionTarget::Vote)
+        o.require(r, "vote")
+            .and_then(|n| reader::choice(r, n, &w("`vote`", "`vote`"), &votes))
+            .map_or(ActionTarget::Missing, ActionTarget::Vote)
     } else if o.has("to") {
         ActionTarget::To(required_ref(r, &o, "to"))
     } else {
         o.require(r, "to");
         ActionTarget::Missing
     };
-    let comments = [("required", CommentRule::Required), ("optional", CommentRule::Optional), ("none", CommentRule::None)];
+    let comments =
+        [("required", CommentRule::Required), ("optional", CommentRule::Optional), ("none", CommentRule::None)];
     let fields = o.get("fields").and_then(|n| reader::list(r, n, &w("`fields`", "`fields`"))).map(|items| {
         items.iter().filter_map(|n| reader::reference(r, n, &w("ett fält i `fields`", "a field in `fields`"))).collect()
     });
@@ -396,7 +425,10 @@ fn action(r: &mut Report, id: &str, pos: Pos, node: &Node, branch: bool) -> Opti
         pos,
         label: label.unwrap_or_else(|| Text::plain(id)),
         target,
-        comment: o.get("comment").and_then(|n| reader::choice(r, n, &w("`comment`", "`comment`"), &comments)).unwrap_or(CommentRule::Optional),
+        comment: o
+            .get("comment")
+            .and_then(|n| reader::choice(r, n, &w("`comment`", "`comment`"), &comments))
+            .unwrap_or(CommentRule::Optional),
         fields,
         set: o.get("set").map(|n| reader::expr_map(r, n, &w("`set`", "`set`"))).unwrap_or_default(),
         reserve: o.get("reserve").and_then(|n| reserve(r, n)),
@@ -416,12 +448,16 @@ fn timeout(r: &mut Report, node: &Node, branch: bool) -> Option<Timeout> {
     let all = ["escalate", "deadline", "action", "goto"];
     let allowed: Vec<&str> = all.iter().copied().filter(|k| !(branch && *k == "goto")).collect();
     o.check_keys(r, &allowed, Some((&all, "parallel", "wrong-state-kind")));
-    let given: Vec<&str> = ["escalate", "action", "goto"].into_iter().filter(|k| allowed.contains(k) && o.has(k)).collect();
+    let given: Vec<&str> =
+        ["escalate", "action", "goto"].into_iter().filter(|k| allowed.contains(k) && o.has(k)).collect();
     if given.len() != 1 {
         r.error(
             o.pos,
             if given.is_empty() { "missing-key" } else { "invalid-value" },
-            Msg::new("ange precis en av `escalate`, `action` och `goto`", "give exactly one of `escalate`, `action` and `goto`"),
+            Msg::new(
+                "ange precis en av `escalate`, `action` och `goto`",
+                "give exactly one of `escalate`, `action` and `goto`",
+            ),
             Some(Msg::new(
                 "t.ex. `{escalate: {role: it-chef}, deadline: 2 working days}` eller `{action: avsla}`",
                 "e.g. `{escalate: {role: it-chef}, deadline: 2 working days}` or `{action: reject}`",
@@ -448,10 +484,16 @@ fn parallel(r: &mut Report, o: &Obj) -> Parallel {
                 .filter_map(|(key, value)| {
                     let b = reader::obj(r, value, &msg!("grenen `{k}`", "the branch `{k}`", k = &key.name))?;
                     let branch_keys: Vec<&str> = TASK_KEYS.iter().copied().chain(["label"]).collect();
-                    let every: Vec<&str> = branch_keys.iter().copied().chain(PARALLEL_KEYS).chain(["to", "type"]).collect();
+                    let every: Vec<&str> =
+                        branch_keys.iter().copied().chain(PARALLEL_KEYS).chain(["to", "type"]).collect();
                     b.check_keys(r, &branch_keys, Some((&every, "parallel", "wrong-state-kind")));
                     let label = b.require(r, "label").and_then(|n| reader::text(r, n, &w("`label`", "`label`")));
-                    Some(Branch { id: key.name.clone(), pos: key.pos, label: label.unwrap_or_default(), task: task(r, &b, true) })
+                    Some(Branch {
+                        id: key.name.clone(),
+                        pos: key.pos,
+                        label: label.unwrap_or_default(),
+                        task: task(r, &b, true),
+                    })
                 })
                 .collect()
         })
@@ -482,7 +524,10 @@ fn join(r: &mut Report, node: &Node) -> Option<Join> {
             node.pos,
             "invalid-value",
             msg!("`{text}` är ingen regel för sammanvägning", "`{text}` is not a join rule"),
-            Some(Msg::new("skriv `all`, `any` eller `N of M`, t.ex. `2 of 3`", "write `all`, `any` or `N of M`, e.g. `2 of 3`")),
+            Some(Msg::new(
+                "skriv `all`, `any` eller `N of M`, t.ex. `2 of 3`",
+                "write `all`, `any` or `N of M`, e.g. `2 of 3`",
+            )),
         );
     }
     rule.map(|rule| Join { rule, pos: node.pos })
@@ -536,8 +581,14 @@ fn step(r: &mut Report, node: &Node) -> Option<Step> {
         r.error(
             o.pos,
             "invalid-value",
-            Msg::new("ett steg ska ha precis en av `set`, `notify` och `emit`", "a step must have exactly one of `set`, `notify` and `emit`"),
-            Some(Msg::new("dela upp det på flera steg, var och ett med `- `", "split it into several steps, each starting with `- `")),
+            Msg::new(
+                "ett steg ska ha precis en av `set`, `notify` och `emit`",
+                "a step must have exactly one of `set`, `notify` and `emit`",
+            ),
+            Some(Msg::new(
+                "dela upp det på flera steg, var och ett med `- `",
+                "split it into several steps, each starting with `- `",
+            )),
         );
         return None;
     }
@@ -568,13 +619,19 @@ fn call(r: &mut Report, o: &Obj) -> Option<Call> {
     let request = reader::obj(r, request_node, &w("`request`", "`request`"))?;
     request.check_keys(r, &["method", "url", "body"], None);
     let methods = [("POST", "POST"), ("PUT", "PUT"), ("GET", "GET"), ("PATCH", "PATCH")];
-    let method = request.get("method").and_then(|n| reader::choice(r, n, &w("`method`", "`method`"), &methods)).unwrap_or("POST");
+    let method = request
+        .get("method")
+        .and_then(|n| reader::choice(r, n, &w("`method`", "`method`"), &methods))
+        .unwrap_or("POST");
     let url = request.require(r, "url").and_then(|n| reader::template(r, n, &w("`url`", "`url`")));
     Some(Call {
         method: method.to_string(),
         url: url?,
         body: request.get("body").map(|n| reader::expr_map(r, n, &w("`body`", "`body`"))).unwrap_or_default(),
-        wait_for_callback: o.get("wait_for_callback").and_then(|n| reader::boolean(r, n, &w("`wait_for_callback`", "`wait_for_callback`"))).unwrap_or(false),
+        wait_for_callback: o
+            .get("wait_for_callback")
+            .and_then(|n| reader::boolean(r, n, &w("`wait_for_callback`", "`wait_for_callback`")))
+            .unwrap_or(false),
         timeout: o.get("timeout").and_then(|n| reader::duration(r, n, &w("`timeout`", "`timeout`"))),
         retries: o.get("retries").and_then(|n| reader::whole_number(r, n, &w("`retries`", "`retries`"))).unwrap_or(5),
         store: o.get("store").map(|n| reader::expr_map(r, n, &w("`store`", "`store`"))).unwrap_or_default(),
@@ -589,7 +646,10 @@ fn wait(r: &mut Report, o: &Obj) -> Wait {
         r.error(
             o.pos,
             if given.is_empty() { "missing-key" } else { "invalid-value" },
-            Msg::new("ange precis en av `signal`, `until` och `for`", "give exactly one of `signal`, `until` and `for`"),
+            Msg::new(
+                "ange precis en av `signal`, `until` och `for`",
+                "give exactly one of `signal`, `until` and `for`",
+            ),
             None,
         );
     }
@@ -597,7 +657,9 @@ fn wait(r: &mut Report, o: &Obj) -> Wait {
         let name = reader::string(r, n, &w("`signal`", "`signal`")).unwrap_or_default();
         WaitFor::Signal { name, key: o.get("key").and_then(|n| reader::expr(r, n, &w("`key`", "`key`"))) }
     } else if let Some(n) = o.get("until") {
-        WaitFor::Until(reader::expr(r, n, &w("`until`", "`until`")).unwrap_or(Expr { source: "\"\"".into(), pos: n.pos }))
+        WaitFor::Until(
+            reader::expr(r, n, &w("`until`", "`until`")).unwrap_or(Expr { source: "\"\"".into(), pos: n.pos }),
+        )
     } else {
         let d = o.get("for").and_then(|n| reader::duration(r, n, &w("`for`", "`for`")));
         WaitFor::For(d.unwrap_or(crate::duration::Duration { amount: 0, unit: crate::duration::Unit::Days }))
@@ -653,6 +715,9 @@ fn end(r: &mut Report, o: &Obj) -> End {
     });
     End {
         outcome,
-        notify_starter: o.get("notify_starter").and_then(|n| reader::boolean(r, n, &w("`notify_starter`", "`notify_starter`"))).unwrap_or(true),
+        notify_starter: o
+            .get("notify_starter")
+            .and_then(|n| reader::boolean(r, n, &w("`notify_starter`", "`notify_starter`")))
+            .unwrap_or(true),
     }
 }

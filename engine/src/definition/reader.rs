@@ -3,8 +3,8 @@
 //! Each reader reports its own problem and returns `None`, so that the caller can carry on and
 //! find the next problem in the same file.
 
-use super::model::{Expr, Ref, Text, Template};
-use crate::diagnostic::{suggest, Msg, Report};
+use super::model::{Expr, Ref, Template, Text};
+use crate::diagnostic::{Msg, Report, suggest};
 use crate::duration::Duration;
 use crate::msg;
 use crate::yaml::{Key, Node, Pos, Value};
@@ -76,7 +76,12 @@ pub fn obj<'n>(r: &mut Report, node: &'n Node, what: &Msg) -> Option<Obj<'n>> {
         Value::Map(entries) => Some(Obj { pos: node.pos, entries }),
         Value::Null => Some(Obj { pos: node.pos, entries: &[] }),
         _ => {
-            wrong_type(r, node, what, &Msg::new("en mappning (`nyckel: värde` på egna rader)", "a mapping (`key: value` lines)"));
+            wrong_type(
+                r,
+                node,
+                what,
+                &Msg::new("en mappning (`nyckel: värde` på egna rader)", "a mapping (`key: value` lines)"),
+            );
             None
         }
     }
@@ -226,7 +231,12 @@ pub fn list<'n>(r: &mut Report, node: &'n Node, what: &Msg) -> Option<&'n [Node]
         Value::Seq(items) => Some(items),
         Value::Null => Some(&[]),
         _ => {
-            wrong_type(r, node, what, &Msg::new("en lista (rader som börjar med `- `)", "a list (lines starting with `- `)"));
+            wrong_type(
+                r,
+                node,
+                what,
+                &Msg::new("en lista (rader som börjar med `- `)", "a list (lines starting with `- `)"),
+            );
             None
         }
     }
@@ -277,7 +287,10 @@ pub fn choice<T: Copy>(r: &mut Report, node: &Node, what: &Msg, options: &[(&str
     r.error(
         node.pos,
         "invalid-value",
-        Msg::new(format!("`{text}` är inte tillåtet som {}", what.sv), format!("`{text}` is not allowed as {}", what.en)),
+        Msg::new(
+            format!("`{text}` är inte tillåtet som {}", what.sv),
+            format!("`{text}` is not allowed as {}", what.en),
+        ),
         Some(suggest(&text, options.iter().map(|(name, _)| *name))),
     );
     None

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test of Beslut on a fresh machine: installs and starts what the suites need
+# (PostgreSQL when none answers), then formats, lints and tests the whole workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*"; }
+
+# PostgreSQL: use the one on 127.0.0.1:5432 if it answers, else install and start one.
+ensure_postgres() {
+  if command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then return; fi
+  log "starting PostgreSQL"
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+  local version; version=$(ls /etc/postgresql | sort -n | tail -1)
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && return; sleep 1; done
+  echo "PostgreSQL did not start" >&2; exit 1
+}
+
+ensure_postgres
+export BESLUT_TEST_POSTGRES_URL="${BESLUT_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+log "beslut check workflows/"
+cargo run --quiet -- check workflows/
+
+log "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi

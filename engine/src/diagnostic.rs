@@ -5,7 +5,7 @@ use serde::Serialize;
 use std::fmt::Write as _;
 
 /// The language diagnostics, pages and emails are shown in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
     #[default]

@@ -7,6 +7,7 @@
 //! - [`definition`]: the workflow model, its parser and its checker.
 //! - [`directory`], [`portfolios`], [`templates`]: the other files of a workflows folder.
 //! - [`expr`]: CEL expressions for guards and data.
+//! - [`runtime`]: the pure core that applies commands to cases.
 //! - [`project`]: loading and checking a whole workflows folder.
 //! - [`graph`]: drawing a workflow as DOT, Mermaid or SVG.
 
@@ -19,5 +20,6 @@ pub mod expr;
 pub mod graph;
 pub mod portfolios;
 pub mod project;
+pub mod runtime;
 pub mod templates;
 pub mod yaml;

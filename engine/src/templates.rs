@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Templates every installation has; a folder of the same name overrides one.
-pub const BUILTIN: [&str; 5] = ["task", "reminder", "escalation", "decided", "delegated"];
+pub const BUILTIN: [&str; 6] = ["task", "reminder", "escalation", "decided", "delegated", "closed"];
 
 /// The names the context of every email offers at the top level.
 pub const ROOTS: [&str; 7] = ["case", "data", "task", "recipient", "actions", "decision", "lang"];

@@ -231,7 +231,7 @@ def explain(error):
         message = f"{error.instance!r}: {error.schema['patternErrorMessage']}"
     elif len(custom) == 1:
         message = custom.pop()
-    elif isinstance(error.schema, dict) and "errorMessage" in error.schema:
+    elif error.validator in ("type", "const", "enum", "required") and "errorMessage" in error.schema:
         message = error.schema["errorMessage"]
         if error.validator != "required":
             message = f"{error.instance!r}: {message}"

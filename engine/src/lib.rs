@@ -8,6 +8,8 @@
 //! - [`directory`], [`portfolios`], [`templates`]: the other files of a workflows folder.
 //! - [`expr`]: CEL expressions for guards and data.
 //! - [`runtime`]: the pure core that applies commands to cases.
+//! - [`store`]: all SQL, on SQLite or PostgreSQL.
+//! - [`service`]: load, apply and write in one transaction.
 //! - [`project`]: loading and checking a whole workflows folder.
 //! - [`graph`]: drawing a workflow as DOT, Mermaid or SVG.
 
@@ -21,5 +23,7 @@ pub mod graph;
 pub mod portfolios;
 pub mod project;
 pub mod runtime;
+pub mod service;
+pub mod store;
 pub mod templates;
 pub mod yaml;

@@ -1,0 +1,308 @@
+//! The service layer: load a case, apply a command with the pure core, and write the new state,
+//! its audit entries, outbox rows, timers and reservations in one transaction.
+
+use crate::definition::check::{self, Context};
+use crate::definition::model::Definition;
+use crate::diagnostic::Report;
+use crate::project::Project;
+use crate::runtime::{self, Case, Channel, Command, Effect, Envelope, Party, Transition, World};
+use crate::store::{self, Store, StoreError, Tx, audit, cases, effects, millis};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Why the engine refused or failed a request.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The workflow's rules refused the command (already decided, not assignee, …).
+    #[error(transparent)]
+    Rejected(#[from] runtime::Error),
+    #[error("no case {0}")]
+    NoSuchCase(String),
+    #[error("no valid workflow {0}")]
+    NoSuchWorkflow(String),
+    #[error("the case was changed by someone else at the same moment; try again")]
+    Conflict,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        match e {
+            StoreError::Conflict => Error::Conflict,
+            StoreError::FrameExceeded { portfolio, year, left } => {
+                Error::Rejected(runtime::Error::FrameExceeded { portfolio, year, left })
+            }
+            other => Error::Store(other),
+        }
+    }
+}
+
+/// How often a command is re-applied when another writer changed the case in between.
+const ATTEMPTS: usize = 5;
+
+/// The running engine: a store and the workflows folder.
+pub struct Engine {
+    pub store: Store,
+    pub project: Arc<Project>,
+    /// Definitions of older versions, parsed from the store when a case still runs on them.
+    versions: Mutex<HashMap<(String, String), Arc<Definition>>>,
+}
+
+impl Engine {
+    pub fn new(store: Store, project: Project) -> Engine {
+        Engine { store, project: Arc::new(project), versions: Mutex::new(HashMap::new()) }
+    }
+
+    fn world(&self) -> World<'_> {
+        World { directory: &self.project.directory, frames: &self.project.frames }
+    }
+
+    /// Starts a case of the current version of `workflow`.
+    pub async fn start(
+        &self,
+        workflow: &str,
+        data: Map<String, Value>,
+        starter: Party,
+        channel: Channel,
+        key: Option<&str>,
+    ) -> Result<Case, Error> {
+        let file = self
+            .project
+            .valid_workflows()
+            .find(|w| w.id == workflow)
+            .ok_or_else(|| Error::NoSuchWorkflow(workflow.into()))?;
+        let def = file.definition.as_ref().ok_or_else(|| Error::NoSuchWorkflow(workflow.into()))?;
+        let now = jiff::Timestamp::now();
+        let mut tx = self.store.begin().await?;
+        if let Some(case) = self.replay(&mut tx, key).await? {
+            return Ok(case);
+        }
+        cases::save_version(&mut tx, workflow, &file.hash, &file.source, millis(now)).await?;
+        let year = now.to_zoned(jiff::tz::TimeZone::get("Europe/Stockholm").unwrap_or(jiff::tz::TimeZone::UTC)).year();
+        let seq = cases::next_number(&mut tx, &def.series, i64::from(year)).await?;
+        let number = format!("{} {year}/{seq:04}", def.series);
+        let id = format!("{}-{year}-{seq:04}", def.series.to_lowercase());
+        let command = Command::Start { id, number, definition_hash: file.hash.clone(), data, starter };
+        let envelope = Envelope { command, channel, at: now, origin: Map::new() };
+        let transition = runtime::apply(&self.world(), def, None, &envelope)?;
+        self.write(&mut tx, None, &transition, def, now).await?;
+        self.remember(&mut tx, key, &transition.case).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(transition.case)
+    }
+
+    /// Applies a command to a case, retrying when another writer got there first.
+    pub async fn execute(
+        &self,
+        case_id: &str,
+        command: Command,
+        channel: Channel,
+        origin: Map<String, Value>,
+        key: Option<&str>,
+    ) -> Result<Case, Error> {
+        let mut last = Error::Conflict;
+        for _ in 0..ATTEMPTS {
+            match self.execute_once(case_id, &command, channel, &origin, key).await {
+                Err(Error::Conflict) => last = Error::Conflict,
+                other => return other,
+            }
+        }
+        Err(last)
+    }
+
+    async fn execute_once(
+        &self,
+        case_id: &str,
+        command: &Command,
+        channel: Channel,
+        origin: &Map<String, Value>,
+        key: Option<&str>,
+    ) -> Result<Case, Error> {
+        let now = jiff::Timestamp::now();
+        let mut tx = self.store.begin().await?;
+        if let Some(case) = self.replay(&mut tx, key).await? {
+            return Ok(case);
+        }
+        let case = cases::load(&mut tx, case_id).await?.ok_or_else(|| Error::NoSuchCase(case_id.into()))?;
+        let def = self.definition(&mut tx, &case.workflow, &case.definition_hash).await?;
+        let envelope = Envelope { command: command.clone(), channel, at: now, origin: origin.clone() };
+        let transition = runtime::apply(&self.world(), &def, Some(&case), &envelope)?;
+        if transition.is_noop(&case) {
+            return Ok(case);
+        }
+        self.write(&mut tx, Some(&case), &transition, &def, now).await?;
+        self.remember(&mut tx, key, &transition.case).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(transition.case)
+    }
+
+    /// The case a repeated idempotency key produced the first time.
+    async fn replay(&self, tx: &mut Tx, key: Option<&str>) -> Result<Option<Case>, Error> {
+        let Some(key) = key else { return Ok(None) };
+        let Some(result) = effects::seen(tx, key).await? else { return Ok(None) };
+        let first: Value = store::from_json(&result)?;
+        let id = first["case_id"].as_str().unwrap_or_default();
+        Ok(cases::load(tx, id).await?)
+    }
+
+    async fn remember(&self, tx: &mut Tx, key: Option<&str>, case: &Case) -> Result<(), Error> {
+        if let Some(key) = key {
+            let result = serde_json::json!({ "case_id": case.id, "version": case.version }).to_string();
+            effects::remember(tx, key, &case.id, &result, millis(jiff::Timestamp::now())).await?;
+        }
+        Ok(())
+    }
+
+    /// The definition a case runs on: the current file if its hash matches, else the stored
+    /// version it started on.
+    async fn definition(&self, tx: &mut Tx, workflow: &str, hash: &str) -> Result<Arc<Definition>, Error> {
+        if let Some(file) = self.project.workflows.iter().find(|w| w.id == workflow && w.hash == hash)
+            && let Some(def) = &file.definition
+        {
+            return Ok(Arc::new(def.clone()));
+        }
+        let cache_key = (workflow.to_string(), hash.to_string());
+        if let Some(def) = self.versions.lock().unwrap_or_else(|p| p.into_inner()).get(&cache_key) {
+            return Ok(def.clone());
+        }
+        let source = cases::version_source(tx, workflow, hash)
+            .await?
+            .ok_or_else(|| Error::NoSuchWorkflow(format!("{workflow}@{hash}")))?;
+        let def = Arc::new(self.parse_version(workflow, &source)?);
+        self.versions.lock().unwrap_or_else(|p| p.into_inner()).insert(cache_key, def.clone());
+        Ok(def)
+    }
+
+    fn parse_version(&self, workflow: &str, source: &str) -> Result<Definition, Error> {
+        let invalid = || Error::NoSuchWorkflow(format!("{workflow} (stored version does not parse)"));
+        let node = crate::yaml::parse(source).map_err(|_| invalid())?;
+        let mut r = Report::new(workflow);
+        let def = crate::definition::parse::definition(&mut r, workflow, &node).ok_or_else(invalid)?;
+        let ids: Vec<String> = self.project.workflows.iter().map(|w| w.id.clone()).collect();
+        let cx = Context {
+            directory: &self.project.directory,
+            frames: &self.project.frames,
+            templates: &self.project.templates,
+            workflows: &ids,
+            source,
+        };
+        check::check(&mut r, &def, &cx);
+        Ok(def)
+    }
+
+    /// Writes a transition: reservations first (they may refuse it), then the case, the audit
+    /// entries, timers and outbox rows. The caller commits.
+    async fn write(
+        &self,
+        tx: &mut Tx,
+        before: Option<&Case>,
+        t: &Transition,
+        def: &Definition,
+        now: jiff::Timestamp,
+    ) -> Result<(), Error> {
+        let case = &t.case;
+        let now_ms = millis(now);
+        for effect in &t.effects {
+            if let Effect::Reserve { frames, portfolio, year, amount, .. } = effect {
+                let frame =
+                    self.project.frames.iter().find(|(n, _)| n == frames).and_then(|(_, p)| p.frame(portfolio, *year));
+                let Some(frame) = frame else {
+                    return Err(runtime::Error::NotAllowed(format!("no frame for {portfolio} {year}")).into());
+                };
+                effects::reserve(tx, frames, portfolio, *year, *amount, frame * 100).await?;
+                effects::record_reservation(tx, &case.id, effect, now_ms).await?;
+            }
+        }
+        match before {
+            None => cases::insert(tx, case, &title(def, case)).await?,
+            Some(b) => cases::update(tx, case, b.version).await?,
+        }
+        let entries: Vec<runtime::AuditEntry> =
+            t.effects.iter().filter_map(|e| if let Effect::Audit(a) = e { Some(a.clone()) } else { None }).collect();
+        audit::append(tx, &case.id, &entries).await?;
+        audit::set_head(tx, &case.id).await?;
+        for effect in &t.effects {
+            match effect {
+                Effect::ScheduleTimer { key, at, timer } => effects::schedule(tx, key, &case.id, *at, timer).await?,
+                Effect::CancelTimer { key } => effects::cancel(tx, key).await?,
+                Effect::Notify { .. } => effects::enqueue(tx, &case.id, "email", effect, now_ms).await?,
+                Effect::Emit { .. } => effects::enqueue(tx, &case.id, "webhook", effect, now_ms).await?,
+                Effect::Call { .. } => effects::enqueue(tx, &case.id, "call", effect, now_ms).await?,
+                Effect::StartSubcase { .. } | Effect::FinishParent { .. } => {
+                    effects::enqueue(tx, &case.id, "internal", effect, now_ms).await?
+                }
+                Effect::Reserve { .. } | Effect::Audit(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads a case by id or number.
+    pub async fn case(&self, id: &str) -> Result<Case, Error> {
+        let mut tx = self.store.pool.begin().await.map_err(StoreError::from)?;
+        let case = cases::load(&mut tx, id).await?.ok_or_else(|| Error::NoSuchCase(id.into()))?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(case)
+    }
+
+    /// Fires every timer due at `now`; returns how many fired. Each timer is applied and
+    /// deleted in one transaction, so it fires once even if the process dies in between.
+    pub async fn fire_due_timers(&self, now: jiff::Timestamp) -> Result<usize, Error> {
+        let mut tx = self.store.begin().await?;
+        let due = effects::claim_timers(&mut tx, self.store.backend, millis(now), 60_000, 100).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        let mut fired = 0;
+        for timer in due {
+            match self.fire(&timer, now).await {
+                Ok(()) => fired += 1,
+                Err(Error::Rejected(runtime::Error::CaseClosed)) => self.drop_timer(&timer.key).await?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(fired)
+    }
+
+    async fn fire(&self, timer: &effects::DueTimer, now: jiff::Timestamp) -> Result<(), Error> {
+        for _ in 0..ATTEMPTS {
+            let mut tx = self.store.begin().await?;
+            let case =
+                cases::load(&mut tx, &timer.case_id).await?.ok_or_else(|| Error::NoSuchCase(timer.case_id.clone()))?;
+            let def = self.definition(&mut tx, &case.workflow, &case.definition_hash).await?;
+            let envelope = Envelope {
+                command: Command::Timer { timer: timer.timer.clone() },
+                channel: Channel::Timer,
+                at: now,
+                origin: Map::new(),
+            };
+            let transition = runtime::apply(&self.world(), &def, Some(&case), &envelope)?;
+            effects::cancel(&mut tx, &timer.key).await?;
+            if !transition.is_noop(&case) {
+                match self.write(&mut tx, Some(&case), &transition, &def, now).await {
+                    Err(Error::Conflict) => continue,
+                    other => other?,
+                }
+            }
+            tx.commit().await.map_err(StoreError::from)?;
+            return Ok(());
+        }
+        Err(Error::Conflict)
+    }
+
+    async fn drop_timer(&self, key: &str) -> Result<(), Error> {
+        let mut tx = self.store.begin().await?;
+        effects::cancel(&mut tx, key).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+}
+
+/// A case's title from the workflow's `title` template, or the workflow's name.
+fn title(def: &Definition, case: &Case) -> String {
+    let Some(template) = &def.title else { return def.name.sv.clone() };
+    let context = serde_json::json!({ "data": case.data, "case": { "number": case.number } });
+    let mut hb = handlebars::Handlebars::new();
+    hb.register_escape_fn(handlebars::no_escape);
+    hb.render_template(&template.source, &context).unwrap_or_else(|_| def.name.sv.clone())
+}

@@ -1,0 +1,165 @@
+//! The audit trail: append-only, one SHA-256 hash chain per case. Each entry's hash covers its
+//! own fields and the previous entry's hash, so an edited, inserted or deleted entry breaks
+//! every hash after it.
+
+use super::{StoreError, Tx, millis, to_json};
+use crate::runtime::AuditEntry;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+/// The hash before a case's first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One stored entry.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Stored {
+    pub seq: i64,
+    pub at: i64,
+    pub actor: String,
+    pub channel: String,
+    pub what: String,
+    pub detail: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The hash of an entry: every field, each length-prefixed so fields cannot run together.
+pub fn hash(
+    case_id: &str,
+    seq: i64,
+    at: i64,
+    actor: &str,
+    channel: &str,
+    what: &str,
+    detail: &str,
+    prev: &str,
+) -> String {
+    let mut h = Sha256::new();
+    for part in [case_id, &seq.to_string(), &at.to_string(), actor, channel, what, detail, prev] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// Appends entries to a case's chain.
+pub async fn append(tx: &mut Tx, case_id: &str, entries: &[AuditEntry]) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let last = sqlx::query("SELECT seq, hash FROM audit WHERE case_id = $1 ORDER BY seq DESC LIMIT 1")
+        .bind(case_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let (mut seq, mut prev) = last.map_or((0, GENESIS.to_string()), |r| (r.get::<i64, _>(0), r.get::<String, _>(1)));
+    for entry in entries {
+        seq += 1;
+        let at = millis(entry.at);
+        let channel = to_json(&entry.channel).trim_matches('"').to_string();
+        let detail = to_json(&entry.detail);
+        let hash = hash(case_id, seq, at, &entry.actor, &channel, &entry.what, &detail, &prev);
+        sqlx::query(
+            "INSERT INTO audit (case_id, seq, at, actor, channel, what, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(case_id)
+        .bind(seq)
+        .bind(at)
+        .bind(&entry.actor)
+        .bind(&channel)
+        .bind(&entry.what)
+        .bind(&detail)
+        .bind(&prev)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await?;
+        prev = hash;
+    }
+    Ok(())
+}
+
+pub async fn entries(pool: &sqlx::AnyPool, case_id: &str) -> Result<Vec<Stored>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT seq, at, actor, channel, what, detail, prev_hash, hash FROM audit WHERE case_id = $1 ORDER BY seq",
+    )
+    .bind(case_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Stored {
+                seq: r.get(0),
+                at: r.get(1),
+                actor: r.get(2),
+                channel: r.get(3),
+                what: r.get(4),
+                detail: super::from_json(&r.get::<String, _>(5))?,
+                prev_hash: r.get(6),
+                hash: r.get(7),
+            })
+        })
+        .collect()
+}
+
+/// What is wrong with a chain, at which entry.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Break {
+    pub seq: i64,
+    pub problem: String,
+}
+
+/// Recomputes a case's chain from its rows; finds edited, reordered, inserted and deleted
+/// entries (deleted newest entries are found by comparing with `expected_last`, the head
+/// remembered with the case).
+pub async fn verify(
+    pool: &sqlx::AnyPool,
+    case_id: &str,
+    expected_last: Option<&str>,
+) -> Result<Vec<Break>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT seq, at, actor, channel, what, detail, prev_hash, hash FROM audit WHERE case_id = $1 ORDER BY seq",
+    )
+    .bind(case_id)
+    .fetch_all(pool)
+    .await?;
+    let mut breaks = Vec::new();
+    let mut prev = GENESIS.to_string();
+    for (i, r) in rows.iter().enumerate() {
+        let seq: i64 = r.get(0);
+        let (at, actor, channel, what, detail): (i64, String, String, String, String) =
+            (r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
+        let (stored_prev, stored_hash): (String, String) = (r.get(6), r.get(7));
+        if seq != i as i64 + 1 {
+            breaks.push(Break { seq, problem: format!("entry {} is missing", i + 1) });
+        }
+        if stored_prev != prev {
+            breaks.push(Break { seq, problem: "does not follow the entry before it".into() });
+        }
+        if hash(case_id, seq, at, &actor, &channel, &what, &detail, &stored_prev) != stored_hash {
+            breaks.push(Break { seq, problem: "was changed after it was written".into() });
+        }
+        prev = stored_hash;
+    }
+    if let Some(expected) = expected_last
+        && expected != prev
+    {
+        breaks.push(Break { seq: rows.len() as i64, problem: "the last entries are missing".into() });
+    }
+    Ok(breaks)
+}
+
+/// Remembers the newest hash with the case, after appending.
+pub async fn set_head(tx: &mut Tx, case_id: &str) -> Result<(), StoreError> {
+    let row = sqlx::query("SELECT hash FROM audit WHERE case_id = $1 ORDER BY seq DESC LIMIT 1")
+        .bind(case_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let head = row.map_or(GENESIS.to_string(), |r| r.get::<String, _>(0));
+    sqlx::query("UPDATE cases SET audit_head = $1 WHERE id = $2").bind(head).bind(case_id).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// The newest hash remembered with the case.
+pub async fn remembered_head(pool: &sqlx::AnyPool, case_id: &str) -> Result<Option<String>, StoreError> {
+    let row = sqlx::query("SELECT audit_head FROM cases WHERE id = $1").bind(case_id).fetch_optional(pool).await?;
+    Ok(row.map(|r| r.get(0)))
+}

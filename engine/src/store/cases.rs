@@ -1,0 +1,193 @@
+//! Case rows, case numbers, workflow versions and the open-task index.
+
+use super::{StoreError, Tx, from_json, millis, to_json};
+use crate::runtime::{Case, Status};
+use sqlx::Row;
+
+/// Records a workflow version once; later calls with the same hash change nothing.
+pub async fn save_version(tx: &mut Tx, workflow: &str, hash: &str, source: &str, now: i64) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO workflow_versions (workflow, hash, source, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (workflow, hash) DO NOTHING")
+        .bind(workflow)
+        .bind(hash)
+        .bind(source)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn version_source(tx: &mut Tx, workflow: &str, hash: &str) -> Result<Option<String>, StoreError> {
+    let row = sqlx::query("SELECT source FROM workflow_versions WHERE workflow = $1 AND hash = $2")
+        .bind(workflow)
+        .bind(hash)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.map(|r| r.get::<String, _>(0)))
+}
+
+/// The next number of a series in a year. The row update takes a lock that is held to the
+/// end of the transaction, so concurrent starts get consecutive numbers.
+pub async fn next_number(tx: &mut Tx, series: &str, year: i64) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO case_numbers (series, year, last) VALUES ($1, $2, 1) \
+         ON CONFLICT (series, year) DO UPDATE SET last = case_numbers.last + 1 RETURNING last",
+    )
+    .bind(series)
+    .bind(year)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.get::<i64, _>(0))
+}
+
+fn status_columns(case: &Case) -> (&'static str, Option<String>) {
+    match &case.status {
+        Status::Open => ("open", None),
+        Status::Closed { outcome, .. } => ("closed", Some(to_json(outcome).trim_matches('"').to_string())),
+    }
+}
+
+/// The signal a case waits for, as stored in `wait_key`.
+pub fn wait_key(signal: &str, key: &str) -> String {
+    format!("{signal} {key}")
+}
+
+fn waiting_key(case: &Case) -> Option<String> {
+    match &case.waiting {
+        Some(crate::runtime::Waiting::Signal { name, key }) => Some(wait_key(name, key)),
+        _ => None,
+    }
+}
+
+fn starter(case: &Case) -> String {
+    case.started_by.person.clone().unwrap_or_else(|| case.started_by.email.clone())
+}
+
+pub async fn insert(tx: &mut Tx, case: &Case, title: &str) -> Result<(), StoreError> {
+    let (status, outcome) = status_columns(case);
+    sqlx::query(
+        "INSERT INTO cases (id, number, workflow, definition_hash, state, status, outcome, started_by, title, started_at, updated_at, version, wait_key, body) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(&case.id)
+    .bind(&case.number)
+    .bind(&case.workflow)
+    .bind(&case.definition_hash)
+    .bind(&case.state)
+    .bind(status)
+    .bind(outcome)
+    .bind(starter(case))
+    .bind(title)
+    .bind(millis(case.started_at))
+    .bind(millis(case.updated_at))
+    .bind(case.version)
+    .bind(waiting_key(case))
+    .bind(to_json(case))
+    .execute(&mut **tx)
+    .await?;
+    refresh_assignments(tx, case).await
+}
+
+/// Writes a case if nobody wrote it since `expected_version` was read.
+pub async fn update(tx: &mut Tx, case: &Case, expected_version: i64) -> Result<(), StoreError> {
+    let (status, outcome) = status_columns(case);
+    let done = sqlx::query(
+        "UPDATE cases SET state = $1, status = $2, outcome = $3, updated_at = $4, version = $5, wait_key = $6, body = $7 \
+         WHERE id = $8 AND version = $9",
+    )
+    .bind(&case.state)
+    .bind(status)
+    .bind(outcome)
+    .bind(millis(case.updated_at))
+    .bind(case.version)
+    .bind(waiting_key(case))
+    .bind(to_json(case))
+    .bind(&case.id)
+    .bind(expected_version)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Conflict);
+    }
+    refresh_assignments(tx, case).await
+}
+
+async fn refresh_assignments(tx: &mut Tx, case: &Case) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM assignments WHERE case_id = $1").bind(&case.id).execute(&mut **tx).await?;
+    for task in case.open_tasks() {
+        for a in &task.assignees {
+            sqlx::query("INSERT INTO assignments (case_id, task_id, email, person, deadline) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
+                .bind(&case.id)
+                .bind(&task.id)
+                .bind(a.party.email.to_lowercase())
+                .bind(a.party.person.as_deref())
+                .bind(task.deadline.map(millis))
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn load(tx: &mut Tx, id: &str) -> Result<Option<Case>, StoreError> {
+    let row =
+        sqlx::query("SELECT body FROM cases WHERE id = $1 OR number = $1").bind(id).fetch_optional(&mut **tx).await?;
+    row.map(|r| from_json(&r.get::<String, _>(0))).transpose()
+}
+
+/// A line in a list of cases.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    pub id: String,
+    pub number: String,
+    pub workflow: String,
+    pub state: String,
+    pub status: String,
+    pub outcome: Option<String>,
+    pub title: String,
+    pub updated_at: i64,
+}
+
+/// Cases, newest first, optionally by workflow and state.
+pub async fn list(
+    pool: &sqlx::AnyPool,
+    workflow: Option<&str>,
+    state: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Summary>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, number, workflow, state, status, outcome, title, updated_at FROM cases \
+         WHERE ($1 = '' OR workflow = $1) AND ($2 = '' OR state = $2) ORDER BY updated_at DESC, id DESC LIMIT $3",
+    )
+    .bind(workflow.unwrap_or(""))
+    .bind(state.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Summary {
+            id: r.get(0),
+            number: r.get(1),
+            workflow: r.get(2),
+            state: r.get(3),
+            status: r.get(4),
+            outcome: r.get(5),
+            title: r.get(6),
+            updated_at: r.get(7),
+        })
+        .collect())
+}
+
+pub async fn ids(pool: &sqlx::AnyPool) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query("SELECT id FROM cases ORDER BY id").fetch_all(pool).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// The id of the open case waiting for `signal` under `key`.
+pub async fn waiting_for(pool: &sqlx::AnyPool, signal: &str, key: &str) -> Result<Option<String>, StoreError> {
+    let row = sqlx::query("SELECT id FROM cases WHERE wait_key = $1 AND status = 'open'")
+        .bind(wait_key(signal, key))
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}

@@ -1,0 +1,171 @@
+//! Outbox rows, timers, ledger reservations and idempotency keys.
+
+use super::{Backend, StoreError, Tx, from_json, millis, to_json};
+use crate::runtime::{Effect, Timer};
+use sqlx::Row;
+
+/// Queues an effect for delivery after commit.
+pub async fn enqueue(tx: &mut Tx, case_id: &str, kind: &str, payload: &Effect, now: i64) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO outbox (case_id, kind, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(case_id)
+        .bind(kind)
+        .bind(to_json(payload))
+        .bind(now)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn schedule(
+    tx: &mut Tx,
+    key: &str,
+    case_id: &str,
+    at: jiff::Timestamp,
+    timer: &Timer,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO timers (key, case_id, due_at, payload) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload, attempts = 0, locked_until = NULL",
+    )
+    .bind(key)
+    .bind(case_id)
+    .bind(millis(at))
+    .bind(to_json(timer))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn cancel(tx: &mut Tx, key: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM timers WHERE key = $1").bind(key).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// A due timer claimed by one worker.
+#[derive(Clone, Debug)]
+pub struct DueTimer {
+    pub key: String,
+    pub case_id: String,
+    pub timer: Timer,
+}
+
+/// Claims up to `limit` timers due at `now` for `lease_ms`: another worker (or node) skips
+/// them until the lease runs out, and takes them over if this one dies.
+pub async fn claim_timers(
+    tx: &mut Tx,
+    backend: Backend,
+    now: i64,
+    lease_ms: i64,
+    limit: i64,
+) -> Result<Vec<DueTimer>, StoreError> {
+    // SQLite has one writer at a time, which is its lock; PostgreSQL workers skip each
+    // other's rows.
+    let sql = match backend {
+        Backend::Postgres => {
+            "SELECT key, case_id, payload FROM timers WHERE due_at <= $1 AND (locked_until IS NULL OR locked_until < $2) \
+             ORDER BY due_at, key LIMIT $3 FOR UPDATE SKIP LOCKED"
+        }
+        Backend::Sqlite => {
+            "SELECT key, case_id, payload FROM timers WHERE due_at <= $1 AND (locked_until IS NULL OR locked_until < $2) \
+             ORDER BY due_at, key LIMIT $3"
+        }
+    };
+    let rows = sqlx::query(sql).bind(now).bind(now).bind(limit).fetch_all(&mut **tx).await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let key: String = r.get(0);
+        sqlx::query("UPDATE timers SET locked_until = $1, attempts = attempts + 1 WHERE key = $2")
+            .bind(now + lease_ms)
+            .bind(&key)
+            .execute(&mut **tx)
+            .await?;
+        out.push(DueTimer { key, case_id: r.get(1), timer: from_json(&r.get::<String, _>(2))? });
+    }
+    Ok(out)
+}
+
+/// Reserves `amount` öre in a frame of `frame` öre, or refuses without changing anything.
+pub async fn reserve(
+    tx: &mut Tx,
+    frames: &str,
+    portfolio: &str,
+    year: i32,
+    amount: i64,
+    frame: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO ledger (frames, portfolio, year, reserved) VALUES ($1, $2, $3, 0) ON CONFLICT (frames, portfolio, year) DO NOTHING")
+        .bind(frames)
+        .bind(portfolio)
+        .bind(i64::from(year))
+        .execute(&mut **tx)
+        .await?;
+    // One conditional update: on PostgreSQL the row lock makes a concurrent reservation wait and
+    // then re-check the condition against the new total.
+    let done = sqlx::query("UPDATE ledger SET reserved = reserved + $1 WHERE frames = $2 AND portfolio = $3 AND year = $4 AND reserved + $5 <= $6")
+        .bind(amount)
+        .bind(frames)
+        .bind(portfolio)
+        .bind(i64::from(year))
+        .bind(amount)
+        .bind(frame)
+        .execute(&mut **tx)
+        .await?;
+    if done.rows_affected() == 1 {
+        return Ok(());
+    }
+    let reserved = reserved(tx, frames, portfolio, year).await?;
+    Err(StoreError::FrameExceeded { portfolio: portfolio.into(), year, left: frame - reserved })
+}
+
+pub async fn reserved(tx: &mut Tx, frames: &str, portfolio: &str, year: i32) -> Result<i64, StoreError> {
+    let row = sqlx::query("SELECT reserved FROM ledger WHERE frames = $1 AND portfolio = $2 AND year = $3")
+        .bind(frames)
+        .bind(portfolio)
+        .bind(i64::from(year))
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.map_or(0, |r| r.get(0)))
+}
+
+pub async fn record_reservation(tx: &mut Tx, case_id: &str, effect: &Effect, now: i64) -> Result<(), StoreError> {
+    if let Effect::Reserve { ledger, frames, portfolio, year, amount } = effect {
+        sqlx::query("INSERT INTO ledger_entries (case_id, ledger, frames, portfolio, year, amount, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(case_id)
+            .bind(ledger)
+            .bind(frames)
+            .bind(portfolio)
+            .bind(i64::from(*year))
+            .bind(*amount)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The stored first result of a command with this key, if it was seen before.
+pub async fn seen(tx: &mut Tx, key: &str) -> Result<Option<String>, StoreError> {
+    let row = sqlx::query("SELECT result FROM idempotency WHERE key = $1").bind(key).fetch_optional(&mut **tx).await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+pub async fn remember(tx: &mut Tx, key: &str, case_id: &str, result: &str, now: i64) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO idempotency (key, case_id, result, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(key)
+        .bind(case_id)
+        .bind(result)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Outbox rows by status, for `beslut show` and metrics.
+pub async fn outbox_of(pool: &sqlx::AnyPool, case_id: &str) -> Result<Vec<(i64, String, String, i64)>, StoreError> {
+    let rows = sqlx::query("SELECT id, kind, status, attempts FROM outbox WHERE case_id = $1 ORDER BY id")
+        .bind(case_id)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+}

@@ -1,0 +1,125 @@
+//! All SQL of Beslut: one module per aggregate, each function taking the caller's transaction
+//! so that a state change, its audit entries, outbox rows and timers commit together.
+//!
+//! SQLite (one file, WAL) is the embedded default and PostgreSQL serves several nodes; both
+//! are reached through sqlx's `Any` driver with one set of portable queries (`$1` parameters,
+//! integer millisecond timestamps, JSON as text), and each has its own migration folder.
+//!
+//! - [`cases`]: case rows, numbers, workflow versions, task assignments.
+//! - [`audit`]: the hash-chained audit trail and its verification.
+//! - [`effects`]: outbox, timers, ledger reservations, idempotency keys.
+
+pub mod audit;
+pub mod cases;
+pub mod effects;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Transaction};
+use std::path::Path;
+use std::time::Duration;
+
+/// A transaction on either database.
+pub type Tx = Transaction<'static, Any>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Why the store failed; the service turns these into sentences for people.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database cannot be reached or answered with an error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("the database schema could not be brought up to date: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+    #[error("someone else changed the case at the same moment")]
+    Conflict,
+    #[error("the frame of {portfolio} {year} has {left} öre left")]
+    FrameExceeded { portfolio: String, year: i32, left: i64 },
+}
+
+/// The database and which kind it is.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+/// The name of the SQLite file in the data directory.
+pub const SQLITE_FILE: &str = "beslut.sqlite3";
+
+impl Store {
+    /// Opens (creating if needed) the SQLite file in `data_dir`, in WAL mode.
+    pub async fn open_sqlite(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Corrupt(format!("{}: {e}", data_dir.display())))?;
+        let url = format!("sqlite://{}?mode=rwc", data_dir.join(SQLITE_FILE).display());
+        Store::connect(&url).await
+    }
+
+    /// Connects to `sqlite://…` or `postgres://…` and runs the migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        let pool = match backend {
+            // Writes serialise in SQLite anyway; pragmas are per connection.
+            Backend::Sqlite => {
+                options
+                    .max_connections(4)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            use sqlx::Executor;
+                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+            Backend::Postgres => options.max_connections(16).connect(url).await?,
+        };
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        // On PostgreSQL the migrator holds an advisory lock, so several nodes starting at once
+        // migrate exactly once.
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Begins a write transaction. SQLite takes its write lock at once, so two writers never
+    /// deadlock upgrading a read lock.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+}
+
+/// Milliseconds since the epoch: sorts the same on both databases.
+pub fn millis(t: jiff::Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+pub fn from_millis(ms: i64) -> Result<jiff::Timestamp, StoreError> {
+    jiff::Timestamp::from_millisecond(ms).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+pub fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

@@ -1,0 +1,269 @@
+//! The store's conformance suite: every test runs on SQLite and on PostgreSQL, each on a fresh
+//! database, through the service layer.
+//!
+//! PostgreSQL comes from `BESLUT_TEST_POSTGRES_URL` (default: the local server's `test`
+//! database). If it cannot be reached the PostgreSQL half fails, unless
+//! `BESLUT_TEST_SKIP_POSTGRES=1` says to skip it, so a missing database is never a silent pass.
+
+use beslut_engine::project::Project;
+use beslut_engine::runtime::{self, Channel, Command, OutcomeId, Party, Status};
+use beslut_engine::service::{Engine, Error};
+use beslut_engine::store::{Store, audit};
+use serde_json::{Map, Value, json};
+use std::path::Path;
+use std::sync::Arc;
+
+async fn sqlite() -> (Engine, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(dir.path()).await.unwrap();
+    (engine(store), dir)
+}
+
+async fn postgres() -> Option<Engine> {
+    if std::env::var("BESLUT_TEST_SKIP_POSTGRES").as_deref() == Ok("1") {
+        eprintln!("skipping PostgreSQL: BESLUT_TEST_SKIP_POSTGRES=1");
+        return None;
+    }
+    let base =
+        std::env::var("BESLUT_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&base)
+        .await
+        .expect("PostgreSQL for the conformance suite (set BESLUT_TEST_SKIP_POSTGRES=1 to skip)");
+    let name = format!("beslut_test_{}_{}", std::process::id(), rand_suffix());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+    let url = match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => panic!("BESLUT_TEST_POSTGRES_URL must end with /DATABASE"),
+    };
+    Some(engine(Store::connect(&url).await.unwrap()))
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
+    h.finish() % 1_000_000_000
+}
+
+fn engine(store: Store) -> Engine {
+    let project = Project::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")).unwrap();
+    assert!(project.is_valid(), "{}", project.render(beslut_engine::diagnostic::Lang::En));
+    Engine::new(store, project)
+}
+
+/// Runs a test body on both databases.
+macro_rules! on_both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                let (engine, _dir) = super::sqlite().await;
+                ($body)(Arc::new(engine)).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                if let Some(engine) = super::postgres().await {
+                    ($body)(Arc::new(engine)).await;
+                }
+            }
+        }
+    };
+}
+
+fn stina() -> Party {
+    Party {
+        person: Some("stina".into()),
+        email: "stina@k.se".into(),
+        name: "Stina Start".into(),
+        lang: Default::default(),
+    }
+}
+
+fn grant(amount: i64) -> Map<String, Value> {
+    json!({ "rubrik": "Ny tjänst", "portfolj": "a", "ar": 2026, "belopp": amount }).as_object().unwrap().clone()
+}
+
+fn decide(task: &str, actor: &str, action: &str, comment: Option<&str>) -> Command {
+    Command::Decide {
+        task: task.into(),
+        actor: actor.into(),
+        action: action.into(),
+        comment: comment.map(str::to_string),
+        form: Map::new(),
+    }
+}
+
+async fn start(engine: &Engine, amount: i64) -> runtime::Case {
+    engine.start("bidrag", grant(amount), stina(), Channel::Api, None).await.unwrap()
+}
+
+on_both!(case_numbers_have_no_gaps_under_concurrency, |engine: Arc<Engine>| async move {
+    let handles: Vec<_> = (0..20)
+        .map(|_| {
+            let e = engine.clone();
+            tokio::spawn(async move { start(&e, 10).await.number })
+        })
+        .collect();
+    let mut numbers = Vec::new();
+    for h in handles {
+        numbers.push(h.await.unwrap());
+    }
+    numbers.sort();
+    let year = jiff::Zoned::now().year();
+    let expected: Vec<String> = (1..=20).map(|n| format!("BI {year}/{n:04}")).collect();
+    assert_eq!(numbers, expected);
+});
+
+on_both!(racing_decisions_on_one_task_record_exactly_one, |engine: Arc<Engine>| async move {
+    let case = start(&engine, 10).await;
+    let task = case.tasks[0].id.clone();
+    let (a, b) = tokio::join!(
+        engine.execute(&case.id, decide(&task, "g1", "bevilja", None), Channel::EmailLink, Map::new(), None),
+        engine.execute(&case.id, decide(&task, "g2", "avsla", Some("nej")), Channel::EmailLink, Map::new(), None),
+    );
+    let wins = [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count();
+    assert_eq!(wins, 1, "{a:?} {b:?}");
+    let loser = if a.is_ok() { b } else { a };
+    assert!(
+        matches!(loser, Err(Error::Rejected(runtime::Error::CaseClosed | runtime::Error::AlreadyDecided { .. }))),
+        "{loser:?}"
+    );
+    let stored = engine.case(&case.id).await.unwrap();
+    assert_eq!(stored.tasks.iter().filter(|t| t.decision.is_some()).count(), 1);
+    let decided = audit::entries(&engine.store.pool, &case.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.what == "task.decided")
+        .count();
+    assert_eq!(decided, 1);
+});
+
+on_both!(a_repeated_idempotency_key_has_one_effect, |engine: Arc<Engine>| async move {
+    let first = engine.start("bidrag", grant(10), stina(), Channel::Api, Some("k-start")).await.unwrap();
+    let again = engine.start("bidrag", grant(10), stina(), Channel::Api, Some("k-start")).await.unwrap();
+    assert_eq!(first.id, again.id);
+    let task = first.tasks[0].id.clone();
+    let one = engine
+        .execute(&first.id, decide(&task, "g1", "bevilja", None), Channel::Api, Map::new(), Some("k-dec"))
+        .await
+        .unwrap();
+    let two = engine
+        .execute(&first.id, decide(&task, "g1", "bevilja", None), Channel::Api, Map::new(), Some("k-dec"))
+        .await
+        .unwrap();
+    assert_eq!(one.version, two.version);
+    assert_eq!(beslut_engine::store::cases::list(&engine.store.pool, None, None, 100).await.unwrap().len(), 1);
+});
+
+on_both!(concurrent_grants_never_exceed_the_frame, |engine: Arc<Engine>| async move {
+    // The frame is 1000 kr; 100 cases of 100 kr are approved at once: exactly 10 fit.
+    let mut cases = Vec::new();
+    for _ in 0..100 {
+        cases.push(start(&engine, 100).await);
+    }
+    let handles: Vec<_> = cases
+        .into_iter()
+        .map(|case| {
+            let e = engine.clone();
+            tokio::spawn(async move {
+                let task = case.tasks[0].id.clone();
+                e.execute(&case.id, decide(&task, "g1", "bevilja", None), Channel::Api, Map::new(), None).await
+            })
+        })
+        .collect();
+    let mut granted = 0;
+    let mut refused = 0;
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(case) => {
+                assert!(matches!(case.status, Status::Closed { outcome: OutcomeId::Approved, .. }));
+                granted += 1;
+            }
+            Err(Error::Rejected(runtime::Error::FrameExceeded { .. })) => refused += 1,
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!((granted, refused), (10, 90));
+});
+
+on_both!(audit_verify_finds_edited_and_deleted_entries, |engine: Arc<Engine>| async move {
+    let case = start(&engine, 10).await;
+    let task = case.tasks[0].id.clone();
+    engine
+        .execute(&case.id, decide(&task, "g1", "avsla", Some("För dyrt")), Channel::Api, Map::new(), None)
+        .await
+        .unwrap();
+    let pool = &engine.store.pool;
+    let head = audit::remembered_head(pool, &case.id).await.unwrap();
+    assert!(audit::verify(pool, &case.id, head.as_deref()).await.unwrap().is_empty());
+    // The application cannot change the trail …
+    let refused = sqlx::query("UPDATE audit SET actor = 'x' WHERE case_id = $1").bind(&case.id).execute(pool).await;
+    assert!(refused.is_err(), "the audit trail must refuse updates");
+    // … and an edit made around that is found.
+    tamper(&engine, "UPDATE audit SET detail = REPLACE(detail, 'För dyrt', 'Bra') WHERE case_id = $1")
+        .await
+        .bind(&case.id)
+        .execute(pool)
+        .await
+        .unwrap();
+    let breaks = audit::verify(pool, &case.id, head.as_deref()).await.unwrap();
+    assert!(breaks.iter().any(|b| b.problem.contains("changed")), "{breaks:?}");
+    let last = audit::entries(pool, &case.id).await.unwrap().len() as i64;
+    sqlx::query("DELETE FROM audit WHERE case_id = $1 AND seq = $2")
+        .bind(&case.id)
+        .bind(last)
+        .execute(pool)
+        .await
+        .unwrap();
+    let breaks = audit::verify(pool, &case.id, head.as_deref()).await.unwrap();
+    assert!(breaks.iter().any(|b| b.problem.contains("missing")), "{breaks:?}");
+});
+
+/// Removes the append-only guard, as someone with direct database access could.
+async fn tamper(engine: &Engine, sql: &'static str) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    let statements: &[&str] = match engine.store.backend {
+        beslut_engine::store::Backend::Sqlite => &["DROP TRIGGER audit_no_update", "DROP TRIGGER audit_no_delete"],
+        beslut_engine::store::Backend::Postgres => &["DROP TRIGGER audit_no_change ON audit"],
+    };
+    for statement in statements {
+        sqlx::query(*statement).execute(&engine.store.pool).await.unwrap();
+    }
+    sqlx::query(sql)
+}
+
+on_both!(deadlines_escalate_once_when_timers_fire, |engine: Arc<Engine>| async move {
+    let case = start(&engine, 10).await;
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 10);
+    let fired = engine.fire_due_timers(later).await.unwrap();
+    assert!(fired >= 1);
+    let case = engine.case(&case.id).await.unwrap();
+    assert!(case.tasks[0].escalated);
+    assert_eq!(case.tasks[0].assignees[0].party.person.as_deref(), Some("chef"));
+    // The escalated deadline fires later and changes nothing more.
+    let much_later = later + jiff::SignedDuration::from_hours(24 * 10);
+    engine.fire_due_timers(much_later).await.unwrap();
+    assert_eq!(engine.fire_due_timers(much_later).await.unwrap(), 0, "no timer fires twice");
+});
+
+on_both!(withdrawal_and_unknown_cases_give_clear_errors, |engine: Arc<Engine>| async move {
+    let case = start(&engine, 10).await;
+    let other = engine
+        .execute(&case.id, Command::Withdraw { actor: "g1".into(), comment: None }, Channel::Api, Map::new(), None)
+        .await;
+    assert!(matches!(other, Err(Error::Rejected(runtime::Error::NotAllowed(_)))));
+    let done = engine
+        .execute(
+            &case.number,
+            Command::Withdraw { actor: "stina".into(), comment: None },
+            Channel::Api,
+            Map::new(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(done.status, Status::Closed { outcome: OutcomeId::Withdrawn, .. }));
+    assert!(matches!(engine.case("bi-1999-0001").await, Err(Error::NoSuchCase(_))));
+});

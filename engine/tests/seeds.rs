@@ -301,9 +301,9 @@ fn andring_rutin(s: &Seeds) -> Vec<Case> {
     ];
     let case = drive(&mut sim, "andring-av-it", andring_data("kf", proposer, false), &steps);
     assert_eq!(case.state, "vanta_plan");
-    assert_eq!(mailed(&sim, &case, &tasks_in(&case, "lokal_beredning")[0], NoticeKind::TaskAssigned), [&samordnare]);
+    assert_eq!(mailed(&sim, &case, &tasks_in(&case, "lokal_beredning")[0], NoticeKind::TaskAssigned), [samordnare.as_str()]);
     assert_eq!(mailed(&sim, &case, &tasks_in(&case, "komplettera_lokalt")[0], NoticeKind::TaskAssigned), [proposer]);
-    assert_eq!(mailed(&sim, &case, &tasks_in(&case, "lokalt_beslut")[0], NoticeKind::TaskAssigned), [&chef]);
+    assert_eq!(mailed(&sim, &case, &tasks_in(&case, "lokalt_beslut")[0], NoticeKind::TaskAssigned), [chef.as_str()]);
     let event = sim.events.iter().find(|(e, _)| e == "it-verksamhetsplan.ny-insats").expect("plan event");
     assert_eq!(event.1["data"]["klassning"], "rutin");
     let beviljad: Vec<String> = sorted(
@@ -353,7 +353,7 @@ fn andring_storre(s: &Seeds) -> Vec<Case> {
     assert_eq!(mailed(&sim, &case, lg_task, NoticeKind::TaskAssigned), holders(d, "ledningsgrupp"));
     assert_eq!(mailed(&sim, &case, &tasks_in(&case, "forstudie")[0], NoticeKind::TaskAssigned), [proposer]);
     let beslutsfattare = holder(d, "beslutsfattare", Some("sbf"));
-    assert_eq!(mailed(&sim, &case, &tasks_in(&case, "beslut")[0], NoticeKind::TaskAssigned), [&beslutsfattare]);
+    assert_eq!(mailed(&sim, &case, &tasks_in(&case, "beslut")[0], NoticeKind::TaskAssigned), [beslutsfattare.as_str()]);
     let rest = [
         decide(&beslutsfattare, "godkann", None, json!({})),
         Step::Signal { name: PLAN_SIGNAL, payload: json!({ "id": "VP-2026-042" }) },
@@ -406,7 +406,7 @@ fn andring_veto(s: &Seeds) -> Vec<Case> {
     ];
     let case = run(&mut sim, &case.id, &rest);
     let samrad = task_of(&case, "samrad_kommundirektor", None);
-    assert_eq!(mailed(&sim, &case, &samrad.id, NoticeKind::TaskAssigned), [&kd]);
+    assert_eq!(mailed(&sim, &case, &samrad.id, NoticeKind::TaskAssigned), [kd.as_str()]);
     assert_eq!(samrad.closed, Some(Closed::TimedOut));
     assert_eq!(tasks_in(&case, "forum_invandning").len(), 2, "the timeout goes back to the IT-chef");
     assert_eq!(case.data["rekommendation"], "avstyrks");
@@ -430,7 +430,7 @@ fn andring_akut(s: &Seeds) -> Vec<Case> {
         let task = case.task(id).unwrap();
         assert_eq!(task.deadline.unwrap().to_string(), "2026-03-04T08:00:00Z");
         assert!(task.escalated);
-        assert_eq!(mailed(&sim, &case, id, NoticeKind::Escalation), [&it_chef]);
+        assert_eq!(mailed(&sim, &case, id, NoticeKind::Escalation), [it_chef.as_str()]);
         let first = mailed(&sim, &case, id, NoticeKind::TaskAssigned);
         assert_eq!(mailed(&sim, &case, id, NoticeKind::Reminder), first, "reminded a working day before");
         assert_eq!(mailed(&sim, &case, id, NoticeKind::TaskClosed), first, "told the task was taken over");

@@ -57,7 +57,8 @@ pub async fn append(tx: &mut Tx, case_id: &str, entries: &[AuditEntry]) -> Resul
         let at = millis(entry.at);
         let channel = to_json(&entry.channel).trim_matches('"').to_string();
         let detail = to_json(&entry.detail);
-        let hash = hash(case_id, seq, at, &entry.actor, &channel, &entry.what, &detail, &prev);
+        let fields = Hashed { case_id, seq, at, actor: &entry.actor, channel: &channel, what: &entry.what, detail: &detail, prev: &prev };
+        let hash = hash(&fields);
         sqlx::query(
             "INSERT INTO audit (case_id, seq, at, actor, channel, what, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
@@ -134,7 +135,8 @@ pub async fn verify(
         if stored_prev != prev {
             breaks.push(Break { seq, problem: "does not follow the entry before it".into() });
         }
-        if hash(case_id, seq, at, &actor, &channel, &what, &detail, &stored_prev) != stored_hash {
+        let fields = Hashed { case_id, seq, at, actor: &actor, channel: &channel, what: &what, detail: &detail, prev: &stored_prev };
+        if hash(&fields) != stored_hash {
             breaks.push(Break { seq, problem: "was changed after it was written".into() });
         }
         prev = stored_hash;

@@ -65,10 +65,18 @@ fn sorted(items: impl IntoIterator<Item = String>) -> Vec<String> {
 #[derive(Clone, Debug)]
 enum Step {
     /// `who` decides the open task of theirs that has `action`.
-    Decide { who: String, action: &'static str, comment: Option<&'static str>, form: Value },
+    Decide {
+        who: String,
+        action: &'static str,
+        comment: Option<&'static str>,
+        form: Value,
+    },
     /// Moves the clock, firing the timers due on the way.
     Advance(&'static str),
-    Signal { name: &'static str, payload: Value },
+    Signal {
+        name: &'static str,
+        payload: Value,
+    },
     Withdraw(String),
 }
 
@@ -178,9 +186,10 @@ fn check_trail(sim: &Sim<'_>, case: &Case) {
     }
     if !case.is_open() {
         assert!(case.open_tasks().next().is_none(), "a closed case has no open tasks");
-        let told = sim.mails.iter().any(|m| {
-            m.case == case.id && m.kind == NoticeKind::CaseDecided && m.to.email == case.started_by.email
-        });
+        let told = sim
+            .mails
+            .iter()
+            .any(|m| m.case == case.id && m.kind == NoticeKind::CaseDecided && m.to.email == case.started_by.email);
         assert!(told, "the starter of {} is told the outcome", case.number);
     }
 }
@@ -301,14 +310,16 @@ fn andring_rutin(s: &Seeds) -> Vec<Case> {
     ];
     let case = drive(&mut sim, "andring-av-it", andring_data("kf", proposer, false), &steps);
     assert_eq!(case.state, "vanta_plan");
-    assert_eq!(mailed(&sim, &case, &tasks_in(&case, "lokal_beredning")[0], NoticeKind::TaskAssigned), [samordnare.as_str()]);
+    assert_eq!(
+        mailed(&sim, &case, &tasks_in(&case, "lokal_beredning")[0], NoticeKind::TaskAssigned),
+        [samordnare.as_str()]
+    );
     assert_eq!(mailed(&sim, &case, &tasks_in(&case, "komplettera_lokalt")[0], NoticeKind::TaskAssigned), [proposer]);
     assert_eq!(mailed(&sim, &case, &tasks_in(&case, "lokalt_beslut")[0], NoticeKind::TaskAssigned), [chef.as_str()]);
     let event = sim.events.iter().find(|(e, _)| e == "it-verksamhetsplan.ny-insats").expect("plan event");
     assert_eq!(event.1["data"]["klassning"], "rutin");
-    let beviljad: Vec<String> = sorted(
-        sim.mails.iter().filter(|m| m.template == "andring-beviljad").map(|m| m.to.person.clone().unwrap()),
-    );
+    let beviljad: Vec<String> =
+        sorted(sim.mails.iter().filter(|m| m.template == "andring-beviljad").map(|m| m.to.person.clone().unwrap()));
     assert_eq!(beviljad, strings(&[proposer, "kristina-andersson"]), "starter and nyttoansvarig");
     // 10 working days from Wednesday 4 March 2026 without a signal.
     let it_chef = holder(d, "it-chef", None);
@@ -332,7 +343,12 @@ fn andring_storre(s: &Seeds) -> Vec<Case> {
     let mut steps = vec![klassa(&holder(d, "it-samordnare", Some("sbf")), "storre")];
     steps.extend(forum_votes(d, None));
     steps.push(rekommendera(d));
-    steps.push(decide(&lg, "forstudie", Some("Jämför med e-tjänsteplattformen."), json!({ "ledningsgrupp_rad": "Förstudie." })));
+    steps.push(decide(
+        &lg,
+        "forstudie",
+        Some("Jämför med e-tjänsteplattformen."),
+        json!({ "ledningsgrupp_rad": "Förstudie." }),
+    ));
     steps.push(Step::Advance("2026-04-15T08:00:00Z"));
     steps.push(decide(proposer, "lamna_forstudie", None, json!({ "forstudie_resultat": "Rapport KS 2026/77." })));
     steps.extend(forum_votes(d, None));
@@ -551,7 +567,8 @@ fn fin_to_ks(d: &Directory, belopp: i64) -> Vec<Step> {
 /// Basic IT support is line-funded: the application ends at once, without a task.
 fn fin_ej_berattigad(s: &Seeds) -> Vec<Case> {
     let mut sim = s.sim("2026-03-02T08:00:00Z");
-    let case = drive(&mut sim, "finansieringsansokan", fin_data("grundlaggande", "information", "", "laura-schmidt"), &[]);
+    let case =
+        drive(&mut sim, "finansieringsansokan", fin_data("grundlaggande", "information", "", "laura-schmidt"), &[]);
     assert!(case.tasks.is_empty());
     assert_end(&case, "ej_berattigad", OutcomeId::Rejected);
     vec![case]
@@ -593,7 +610,11 @@ fn fin_beviljad(s: &Seeds) -> Vec<Case> {
     assert_eq!(case.state, "vanta_arsskifte");
     let frame = ("portfolios.yaml".to_string(), "innovation".to_string(), 2026);
     assert_eq!(sim.reserved.get(&frame), Some(&100_000_000), "1 000 000 kr in öre");
-    assert!(sim.events.iter().any(|(e, data)| e == "portfolj.medel-beviljade" && data["data"]["beviljat_belopp"] == 1_000_000));
+    assert!(
+        sim.events
+            .iter()
+            .any(|(e, data)| e == "portfolj.medel-beviljade" && data["data"]["beviljat_belopp"] == 1_000_000)
+    );
     let rad = holder(d, "utvecklingsrad", None);
     let rest = [
         Step::Advance("2026-12-30T12:00:00Z"),
@@ -675,7 +696,12 @@ fn prod_data(starkt_beroende: bool) -> Value {
 
 fn verify(d: &Directory, forvaltare: &str) -> Vec<Step> {
     vec![
-        decide(&holder(d, "it-avdelningen", None), "godkann", None, json!({ "teknisk_verifiering": "Inga störningar." })),
+        decide(
+            &holder(d, "it-avdelningen", None),
+            "godkann",
+            None,
+            json!({ "teknisk_verifiering": "Inga störningar." }),
+        ),
         decide(forvaltare, "godkann", None, json!({ "funktionell_verifiering": "Acceptanstest godkänt." })),
     ]
 }
@@ -738,9 +764,8 @@ fn prod_genomford(s: &Seeds) -> Vec<Case> {
     assert_eq!(tasks_in(&case, "overlamning").len(), 2);
     let live = sim.events.iter().find(|(e, _)| e == "produktion.driftsatt").expect("go-live event");
     assert_eq!(live.1["data"]["sla_referens"], "KS 2026/310");
-    let told: Vec<String> = sorted(
-        sim.mails.iter().filter(|m| m.template == "produktion-genomford").map(|m| m.to.person.clone().unwrap()),
-    );
+    let told: Vec<String> =
+        sorted(sim.mails.iter().filter(|m| m.template == "produktion-genomford").map(|m| m.to.person.clone().unwrap()));
     let mut expected = holders(d, "it-avdelningen");
     expected.push("kristina-andersson".into());
     assert_eq!(told, sorted(expected));
@@ -824,7 +849,8 @@ fn prod_avbruten(s: &Seeds) -> Vec<Case> {
 fn prod_aterkallad(s: &Seeds) -> Vec<Case> {
     let d = s.directory();
     let mut sim = s.sim("2026-04-06T08:00:00Z");
-    let mut steps = vec![decide(&holder(d, "it-avdelningen", None), "ata", None, json!({ "driftansvar_bedomning": "Ok." }))];
+    let mut steps =
+        vec![decide(&holder(d, "it-avdelningen", None), "ata", None, json!({ "driftansvar_bedomning": "Ok." }))];
     steps.extend(verify(d, "fredrik-olsson"));
     steps.extend(sla_to_live(d).into_iter().take(2));
     steps.push(Step::Withdraw("kristina-andersson".into()));

@@ -23,19 +23,22 @@ pub struct Stored {
     pub hash: String,
 }
 
+/// The fields an entry's hash covers, as stored.
+pub struct Hashed<'a> {
+    pub case_id: &'a str,
+    pub seq: i64,
+    pub at: i64,
+    pub actor: &'a str,
+    pub channel: &'a str,
+    pub what: &'a str,
+    pub detail: &'a str,
+    pub prev: &'a str,
+}
+
 /// The hash of an entry: every field, each length-prefixed so fields cannot run together.
-pub fn hash(
-    case_id: &str,
-    seq: i64,
-    at: i64,
-    actor: &str,
-    channel: &str,
-    what: &str,
-    detail: &str,
-    prev: &str,
-) -> String {
+pub fn hash(e: &Hashed) -> String {
     let mut h = Sha256::new();
-    for part in [case_id, &seq.to_string(), &at.to_string(), actor, channel, what, detail, prev] {
+    for part in [e.case_id, &e.seq.to_string(), &e.at.to_string(), e.actor, e.channel, e.what, e.detail, e.prev] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
@@ -57,7 +60,16 @@ pub async fn append(tx: &mut Tx, case_id: &str, entries: &[AuditEntry]) -> Resul
         let at = millis(entry.at);
         let channel = to_json(&entry.channel).trim_matches('"').to_string();
         let detail = to_json(&entry.detail);
-        let fields = Hashed { case_id, seq, at, actor: &entry.actor, channel: &channel, what: &entry.what, detail: &detail, prev: &prev };
+        let fields = Hashed {
+            case_id,
+            seq,
+            at,
+            actor: &entry.actor,
+            channel: &channel,
+            what: &entry.what,
+            detail: &detail,
+            prev: &prev,
+        };
         let hash = hash(&fields);
         sqlx::query(
             "INSERT INTO audit (case_id, seq, at, actor, channel, what, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -135,7 +147,16 @@ pub async fn verify(
         if stored_prev != prev {
             breaks.push(Break { seq, problem: "does not follow the entry before it".into() });
         }
-        let fields = Hashed { case_id, seq, at, actor: &actor, channel: &channel, what: &what, detail: &detail, prev: &stored_prev };
+        let fields = Hashed {
+            case_id,
+            seq,
+            at,
+            actor: &actor,
+            channel: &channel,
+            what: &what,
+            detail: &detail,
+            prev: &stored_prev,
+        };
         if hash(&fields) != stored_hash {
             breaks.push(Break { seq, problem: "was changed after it was written".into() });
         }

@@ -1,5 +1,6 @@
 //! The `beslut` command line.
 
+use crate::commands;
 use beslut_engine::diagnostic::Lang;
 use beslut_engine::graph::{self, Format, Highlight};
 use beslut_engine::project::Project;
@@ -11,6 +12,15 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "beslut", version, about = "Arbetsflöden för kommunala beslut – workflows for municipal decisions")]
 struct Cli {
+    /// Folder of the SQLite file (used unless --database-url is given).
+    #[arg(long, global = true, env = "BESLUT_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL instead of the embedded SQLite file.
+    #[arg(long, global = true, env = "BESLUT_DATABASE_URL")]
+    database_url: Option<String>,
+    /// The workflows folder.
+    #[arg(long, global = true, env = "BESLUT_WORKFLOWS", default_value = "workflows")]
+    workflows: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -23,7 +33,7 @@ enum Command {
         paths: Vec<PathBuf>,
         /// The folder with directory.yaml, portfolios.yaml and templates/ (default: the folder
         /// given, or the folder of the file given).
-        #[arg(long, env = "BESLUT_WORKFLOWS")]
+        #[arg(long)]
         workflows_dir: Option<PathBuf>,
         /// Language of the messages.
         #[arg(long, value_enum, default_value = "sv")]
@@ -46,6 +56,95 @@ enum Command {
     },
     /// Print the JSON Schema of the workflow format, for editors.
     Schema,
+    /// Start a case: `beslut start andring-av-it --data forslag.json --as anna-berg`.
+    Start {
+        workflow: String,
+        /// A JSON file with the case data.
+        #[arg(long)]
+        data: PathBuf,
+        /// Who starts it: a person id from directory.yaml, or an email address.
+        #[arg(long = "as")]
+        who: String,
+        /// Repeating a command with the same key returns the first result.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// List cases, newest first.
+    Cases {
+        #[arg(long)]
+        workflow: Option<String>,
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Show a case: state, open tasks and history.
+    Show { case: String },
+    /// Decide a task: `beslut decide IT-2026-0001 t1 godkann --as karin-lund`.
+    Decide {
+        case: String,
+        task: String,
+        action: String,
+        #[arg(long = "as")]
+        who: String,
+        #[arg(long)]
+        comment: Option<String>,
+        /// Form data as a JSON object.
+        #[arg(long)]
+        form: Option<String>,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Hand a task to a colleague.
+    Delegate {
+        case: String,
+        task: String,
+        /// The colleague's id in directory.yaml.
+        to: String,
+        #[arg(long = "as")]
+        who: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Withdraw a case (only its starter may).
+    Withdraw {
+        case: String,
+        #[arg(long = "as")]
+        who: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Deliver a signal to the case waiting for it.
+    Signal {
+        name: String,
+        key: String,
+        /// The signal's data as a JSON object.
+        #[arg(long, default_value = "{}")]
+        payload: String,
+    },
+    /// Timers: `beslut timers run [--at 2026-12-01T08:00:00Z]` fires those due.
+    Timers {
+        #[command(subcommand)]
+        action: TimersAction,
+    },
+    /// The audit trail: `beslut audit verify [CASE]`.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TimersAction {
+    /// Fire every timer due now, or at --at.
+    Run {
+        #[arg(long)]
+        at: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Recompute the hash chains; exit 1 if any entry was changed or removed.
+    Verify { case: Option<String> },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -79,15 +178,69 @@ enum GraphFormat {
 /// Runs the command line and returns the process's exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    let target = commands::Target { data_dir: cli.data_dir, database_url: cli.database_url, workflows: cli.workflows };
     let result = match cli.command {
         Command::Check { paths, workflows_dir, lang, format } => check(&paths, workflows_dir, lang.into(), format),
         Command::Graph { file, format, lang, output } => draw(&file, format, lang.into(), output),
         Command::Schema => print(&crate::schema::workflow_schema()),
+        other => return run_case_command(&target, other),
     };
     result.unwrap_or_else(|message| {
         eprintln!("beslut: {message}");
         ExitCode::from(2)
     })
+}
+
+/// Commands that need the database run on a Tokio runtime; their errors are sentences.
+fn run_case_command(target: &commands::Target, command: Command) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("beslut: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        let engine = commands::open(target).await?;
+        case_command(&engine, command).await
+    });
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(message) => {
+            eprintln!("beslut: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn case_command(engine: &beslut_engine::service::Engine, command: Command) -> Result<bool, String> {
+    use beslut_engine::runtime::Command as C;
+    match command {
+        Command::Start { workflow, data, who, idempotency_key } => {
+            commands::start(engine, &workflow, &data, &who, idempotency_key.as_deref()).await?
+        }
+        Command::Cases { workflow, state } => commands::list(engine, workflow.as_deref(), state.as_deref()).await?,
+        Command::Show { case } => commands::show(engine, &case).await?,
+        Command::Decide { case, task, action, who, comment, form, idempotency_key } => {
+            let form = form.as_deref().map(commands::parse_object).transpose()?.unwrap_or_default();
+            let key = idempotency_key.as_deref();
+            let decision = commands::Decision { case: &case, task: &task, action: &action, who: &who, comment, form, key };
+            commands::decide(engine, decision).await?
+        }
+        Command::Delegate { case, task, to, who, comment } => {
+            commands::command(engine, &case, C::Delegate { task, actor: who, to, comment }).await?
+        }
+        Command::Withdraw { case, who, comment } => commands::command(engine, &case, C::Withdraw { actor: who, comment }).await?,
+        Command::Signal { name, key, payload } => {
+            let payload = serde_json::Value::Object(commands::parse_object(&payload)?);
+            commands::signal(engine, &name, &key, payload).await?
+        }
+        Command::Timers { action: TimersAction::Run { at } } => commands::run_timers(engine, at.as_deref()).await?,
+        Command::Audit { action: AuditAction::Verify { case } } => return commands::verify(engine, case.as_deref()).await,
+        Command::Check { .. } | Command::Graph { .. } | Command::Schema => {}
+    }
+    Ok(true)
 }
 
 fn print(text: &str) -> Result<ExitCode, String> {

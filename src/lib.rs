@@ -2,7 +2,9 @@
 //! municipalities. This crate wires the engine and notifications into the `beslut` command.
 //!
 //! - [`cli`]: the command line (`check`, `graph`, `schema`, …).
+//! - [`commands`]: the case commands (`start`, `decide`, `show`, `audit verify`, …).
 //! - [`schema`]: the JSON Schema of the workflow format, for editors.
 
 pub mod cli;
+pub mod commands;
 pub mod schema;

@@ -225,19 +225,24 @@ async fn case_command(engine: &beslut_engine::service::Engine, command: Command)
         Command::Decide { case, task, action, who, comment, form, idempotency_key } => {
             let form = form.as_deref().map(commands::parse_object).transpose()?.unwrap_or_default();
             let key = idempotency_key.as_deref();
-            let decision = commands::Decision { case: &case, task: &task, action: &action, who: &who, comment, form, key };
+            let decision =
+                commands::Decision { case: &case, task: &task, action: &action, who: &who, comment, form, key };
             commands::decide(engine, decision).await?
         }
         Command::Delegate { case, task, to, who, comment } => {
             commands::command(engine, &case, C::Delegate { task, actor: who, to, comment }).await?
         }
-        Command::Withdraw { case, who, comment } => commands::command(engine, &case, C::Withdraw { actor: who, comment }).await?,
+        Command::Withdraw { case, who, comment } => {
+            commands::command(engine, &case, C::Withdraw { actor: who, comment }).await?
+        }
         Command::Signal { name, key, payload } => {
             let payload = serde_json::Value::Object(commands::parse_object(&payload)?);
             commands::signal(engine, &name, &key, payload).await?
         }
         Command::Timers { action: TimersAction::Run { at } } => commands::run_timers(engine, at.as_deref()).await?,
-        Command::Audit { action: AuditAction::Verify { case } } => return commands::verify(engine, case.as_deref()).await,
+        Command::Audit { action: AuditAction::Verify { case } } => {
+            return commands::verify(engine, case.as_deref()).await;
+        }
         Command::Check { .. } | Command::Graph { .. } | Command::Schema => {}
     }
     Ok(true)

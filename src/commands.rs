@@ -19,7 +19,8 @@ pub struct Target {
 /// Opens the database and loads the workflows; a broken workflow file is reported, and
 /// the valid ones still run.
 pub async fn open(target: &Target) -> Result<Engine, String> {
-    let project = Project::load(&target.workflows).map_err(|e| format!("kan inte läsa {}: {e}", target.workflows.display()))?;
+    let project =
+        Project::load(&target.workflows).map_err(|e| format!("kan inte läsa {}: {e}", target.workflows.display()))?;
     if !project.is_valid() {
         eprint!("{}", project.render(Lang::Sv));
         eprintln!("varning: filer med fel ovan används inte förrän de rättats");
@@ -44,7 +45,9 @@ pub fn describe(error: &Error) -> String {
             let lines: Vec<String> = problems.iter().map(|p| format!("  {}: {}", p.field, p.message.sv)).collect();
             format!("uppgifterna är inte giltiga:\n{}", lines.join("\n"))
         }
-        Error::Rejected(R::AlreadyDecided { by, at, action }) => format!("uppgiften är redan avgjord av {by} {}: {action}", local(*at)),
+        Error::Rejected(R::AlreadyDecided { by, at, action }) => {
+            format!("uppgiften är redan avgjord av {by} {}: {action}", local(*at))
+        }
         Error::Rejected(R::NotAssignee(who)) => format!("{who} har inte den här uppgiften"),
         Error::Rejected(R::CommentRequired) => "den här handlingen kräver en kommentar (--comment)".into(),
         Error::Rejected(R::CaseClosed) => "ärendet är avslutat".into(),
@@ -101,7 +104,9 @@ pub async fn show(engine: &Engine, id: &str) -> Result<(), String> {
 async fn print_case(engine: &Engine, case: &Case) -> Result<(), String> {
     let status = match &case.status {
         Status::Open => "öppet".to_string(),
-        Status::Closed { outcome, .. } => format!("avslutat: {}", beslut_engine::definition::model::Outcome::from(*outcome).label(Lang::Sv)),
+        Status::Closed { outcome, .. } => {
+            format!("avslutat: {}", beslut_engine::definition::model::Outcome::from(*outcome).label(Lang::Sv))
+        }
     };
     println!("{} ({}) – {}", case.number, case.id, case.workflow);
     println!("tillstånd: {}  status: {status}", case.state);
@@ -148,7 +153,13 @@ pub struct Decision<'a> {
 }
 
 pub async fn decide(engine: &Engine, d: Decision<'_>) -> Result<(), String> {
-    let command = Command::Decide { task: d.task.into(), actor: d.who.into(), action: d.action.into(), comment: d.comment, form: d.form };
+    let command = Command::Decide {
+        task: d.task.into(),
+        actor: d.who.into(),
+        action: d.action.into(),
+        comment: d.comment,
+        form: d.form,
+    };
     let case = engine.execute(d.case, command, Channel::Cli, Map::new(), d.key).await.map_err(|e| describe(&e))?;
     print_case(engine, &case).await
 }
@@ -161,14 +172,18 @@ pub async fn command(engine: &Engine, case: &str, command: Command) -> Result<()
 /// Delivers a signal to the case waiting for it under `key`.
 pub async fn signal(engine: &Engine, name: &str, key: &str, payload: Value) -> Result<(), String> {
     let id = cases::waiting_for(&engine.store.pool, name, key).await.map_err(|e| e.to_string())?;
-    let Some(id) = id else { return Err(format!("inget öppet ärende väntar på signalen {name} med nyckeln {key}")) };
+    let Some(id) = id else {
+        return Err(format!("inget öppet ärende väntar på signalen {name} med nyckeln {key}"));
+    };
     command(engine, &id, Command::Signal { name: name.into(), payload }).await
 }
 
 /// Fires the timers due at `at` (default: now), then starts and finishes sub-cases.
 pub async fn run_timers(engine: &Engine, at: Option<&str>) -> Result<(), String> {
     let at = match at {
-        Some(text) => text.parse::<jiff::Timestamp>().map_err(|e| format!("--at {text}: {e} (skriv t.ex. 2026-12-01T08:00:00Z)"))?,
+        Some(text) => text
+            .parse::<jiff::Timestamp>()
+            .map_err(|e| format!("--at {text}: {e} (skriv t.ex. 2026-12-01T08:00:00Z)"))?,
         None => jiff::Timestamp::now(),
     };
     let fired = engine.fire_due_timers(at).await.map_err(|e| describe(&e))?;
@@ -192,6 +207,10 @@ pub async fn verify(engine: &Engine, id: Option<&str>) -> Result<bool, String> {
         }
         intact &= breaks.is_empty();
     }
-    println!("{} ärenden kontrollerade: {}", ids.len(), if intact { "spårbarheten är obruten" } else { "SPÅRBARHETEN ÄR BRUTEN" });
+    println!(
+        "{} ärenden kontrollerade: {}",
+        ids.len(),
+        if intact { "spårbarheten är obruten" } else { "SPÅRBARHETEN ÄR BRUTEN" }
+    );
     Ok(intact)
 }

@@ -1,6 +1,7 @@
 //! Tests of the `beslut` command line, run as a real process on real files.
 
 mod check;
+mod drive;
 mod graph;
 
 use std::path::{Path, PathBuf};

@@ -11,7 +11,9 @@ use beslut_engine::project::Project;
 use beslut_engine::runtime::apply::task_def;
 use beslut_engine::runtime::assign::party;
 use beslut_engine::runtime::sim::Sim;
-use beslut_engine::runtime::{Case, Channel, Closed, Command, Error, NoticeKind, OutcomeId, Status, Via, World};
+use beslut_engine::runtime::{
+    Case, Channel, Closed, Command, Error, NoticeKind, OutcomeId, Status, Via, Waiting, World,
+};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -369,11 +371,15 @@ fn andring_storre(s: &Seeds) -> Vec<Case> {
     assert_eq!(mailed(&sim, &case, &tasks_in(&case, "forstudie")[0], NoticeKind::TaskAssigned), [proposer]);
     let beslutsfattare = holder(d, "beslutsfattare", Some("sbf"));
     assert_eq!(mailed(&sim, &case, &tasks_in(&case, "beslut")[0], NoticeKind::TaskAssigned), [beslutsfattare.as_str()]);
-    let rest = [
-        decide(&beslutsfattare, "godkann", None, json!({})),
-        Step::Signal { name: PLAN_SIGNAL, payload: json!({ "id": "VP-2026-042" }) },
-    ];
-    let case = run(&mut sim, &case.id, &rest);
+    let case = run(&mut sim, &case.id, &[decide(&beslutsfattare, "godkann", None, json!({}))]);
+    // The plan confirms under the case number; another signal is not what the case waits for.
+    let key = Some(Waiting::Signal { name: PLAN_SIGNAL.into(), key: case.number.clone() });
+    assert_eq!(case.waiting, key);
+    let wrong = Step::Signal { name: "annan-signal", payload: json!({}) };
+    assert_eq!(apply_step(&mut sim, &case.id, &wrong), Err(Error::NotWaiting));
+    assert_eq!(sim.case(&case.id), &case);
+    let signal = Step::Signal { name: PLAN_SIGNAL, payload: json!({ "id": "VP-2026-042" }) };
+    let case = run(&mut sim, &case.id, &[signal]);
     assert_eq!(case.data["plan_id"], "VP-2026-042");
     assert_end(&case, "beviljad", OutcomeId::Approved);
     vec![case]

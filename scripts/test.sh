@@ -31,6 +31,10 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "beslut check workflows/"
 cargo run --quiet -- check workflows/
 
+log "JSON Schema of the workflow format"
+python3 -c "import jsonschema, yaml" 2>/dev/null || python3 -m pip install -q jsonschema pyyaml
+python3 tests/schema_check.py . | tail -3
+
 log "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast

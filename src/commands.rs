@@ -187,7 +187,8 @@ pub async fn run_timers(engine: &Engine, at: Option<&str>) -> Result<(), String>
         None => jiff::Timestamp::now(),
     };
     let fired = engine.fire_due_timers(at).await.map_err(|e| describe(&e))?;
-    println!("{fired} tidsgränser utlösta");
+    let internal = engine.process_internal().await.map_err(|e| describe(&e))?;
+    println!("{fired} tidsgränser utlösta, {internal} delärenden startade eller avslutade");
     Ok(())
 }
 

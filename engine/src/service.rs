@@ -39,6 +39,17 @@ impl From<StoreError> for Error {
     }
 }
 
+/// What a new case needs.
+struct NewCase<'a> {
+    workflow: &'a str,
+    data: Map<String, Value>,
+    starter: Party,
+    channel: Channel,
+    /// Sub-cases get an id derived from their parent's, so a repeated start is recognised.
+    id: Option<String>,
+    parent: Option<runtime::ParentLink>,
+}
+
 /// How often a command is re-applied when another writer changed the case in between.
 const ATTEMPTS: usize = 5;
 
@@ -60,36 +71,32 @@ impl Engine {
     }
 
     /// Starts a case of the current version of `workflow`.
-    pub async fn start(
-        &self,
-        workflow: &str,
-        data: Map<String, Value>,
-        starter: Party,
-        channel: Channel,
-        key: Option<&str>,
-    ) -> Result<Case, Error> {
-        let file = self
-            .project
-            .valid_workflows()
-            .find(|w| w.id == workflow)
-            .ok_or_else(|| Error::NoSuchWorkflow(workflow.into()))?;
-        let def = file.definition.as_ref().ok_or_else(|| Error::NoSuchWorkflow(workflow.into()))?;
-        let now = jiff::Timestamp::now();
+    pub async fn start(&self, workflow: &str, data: Map<String, Value>, starter: Party, channel: Channel, key: Option<&str>) -> Result<Case, Error> {
         let mut tx = self.store.begin().await?;
         if let Some(case) = self.replay(&mut tx, key).await? {
             return Ok(case);
         }
-        cases::save_version(&mut tx, workflow, &file.hash, &file.source, millis(now)).await?;
-        let year = now.to_zoned(jiff::tz::TimeZone::get("Europe/Stockholm").unwrap_or(jiff::tz::TimeZone::UTC)).year();
-        let seq = cases::next_number(&mut tx, &def.series, i64::from(year)).await?;
-        let number = format!("{} {year}/{seq:04}", def.series);
-        let id = format!("{}-{year}-{seq:04}", def.series.to_lowercase());
-        let command = Command::Start { id, number, definition_hash: file.hash.clone(), data, starter };
-        let envelope = Envelope { command, channel, at: now, origin: Map::new() };
-        let transition = runtime::apply(&self.world(), def, None, &envelope)?;
-        self.write(&mut tx, None, &transition, def, now).await?;
-        self.remember(&mut tx, key, &transition.case).await?;
+        let case = self.start_in(&mut tx, NewCase { workflow, data, starter, channel, id: None, parent: None }).await?;
+        self.remember(&mut tx, key, &case).await?;
         tx.commit().await.map_err(StoreError::from)?;
+        Ok(case)
+    }
+
+    async fn start_in(&self, tx: &mut Tx, new: NewCase<'_>) -> Result<Case, Error> {
+        let workflow = new.workflow;
+        let file = self.project.valid_workflows().find(|w| w.id == workflow).ok_or_else(|| Error::NoSuchWorkflow(workflow.into()))?;
+        let def = file.definition.as_ref().ok_or_else(|| Error::NoSuchWorkflow(workflow.into()))?;
+        let now = jiff::Timestamp::now();
+        cases::save_version(tx, workflow, &file.hash, &file.source, millis(now)).await?;
+        let year = now.to_zoned(jiff::tz::TimeZone::get("Europe/Stockholm").unwrap_or(jiff::tz::TimeZone::UTC)).year();
+        let seq = cases::next_number(tx, &def.series, i64::from(year)).await?;
+        let number = format!("{} {year}/{seq:04}", def.series);
+        let id = new.id.unwrap_or_else(|| format!("{}-{year}-{seq:04}", def.series.to_lowercase()));
+        let command = Command::Start { id, number, definition_hash: file.hash.clone(), data: new.data, starter: new.starter };
+        let envelope = Envelope { command, channel: new.channel, at: now, origin: Map::new() };
+        let mut transition = runtime::apply(&self.world(), def, None, &envelope)?;
+        transition.case.parent = new.parent;
+        self.write(tx, None, &transition, def, now).await?;
         Ok(transition.case)
     }
 
@@ -112,30 +119,76 @@ impl Engine {
         Err(last)
     }
 
-    async fn execute_once(
-        &self,
-        case_id: &str,
-        command: &Command,
-        channel: Channel,
-        origin: &Map<String, Value>,
-        key: Option<&str>,
-    ) -> Result<Case, Error> {
-        let now = jiff::Timestamp::now();
+    async fn execute_once(&self, case_id: &str, command: &Command, channel: Channel, origin: &Map<String, Value>, key: Option<&str>) -> Result<Case, Error> {
         let mut tx = self.store.begin().await?;
         if let Some(case) = self.replay(&mut tx, key).await? {
             return Ok(case);
         }
-        let case = cases::load(&mut tx, case_id).await?.ok_or_else(|| Error::NoSuchCase(case_id.into()))?;
-        let def = self.definition(&mut tx, &case.workflow, &case.definition_hash).await?;
+        let case = self.apply_in(&mut tx, case_id, command, channel, origin).await?;
+        self.remember(&mut tx, key, &case).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(case)
+    }
+
+    /// Loads, applies and writes inside the caller's transaction.
+    async fn apply_in(&self, tx: &mut Tx, case_id: &str, command: &Command, channel: Channel, origin: &Map<String, Value>) -> Result<Case, Error> {
+        let now = jiff::Timestamp::now();
+        let case = cases::load(tx, case_id).await?.ok_or_else(|| Error::NoSuchCase(case_id.into()))?;
+        let def = self.definition(tx, &case.workflow, &case.definition_hash).await?;
         let envelope = Envelope { command: command.clone(), channel, at: now, origin: origin.clone() };
         let transition = runtime::apply(&self.world(), &def, Some(&case), &envelope)?;
         if transition.is_noop(&case) {
             return Ok(case);
         }
-        self.write(&mut tx, Some(&case), &transition, &def, now).await?;
-        self.remember(&mut tx, key, &transition.case).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        self.write(tx, Some(&case), &transition, &def, now).await?;
         Ok(transition.case)
+    }
+
+    /// Starts the sub-cases and reports the outcomes to parents queued by committed
+    /// transitions. Each row is claimed, carried out and marked done in one transaction, so it
+    /// happens exactly once; a row that keeps failing is kept as `dead`, with its error.
+    pub async fn process_internal(&self) -> Result<usize, Error> {
+        let mut done = 0;
+        loop {
+            let mut tx = self.store.begin().await?;
+            let now = millis(jiff::Timestamp::now());
+            let Some(row) = effects::next_due(&mut tx, self.store.backend, "internal", now).await? else { break };
+            match self.carry_out(&mut tx, &row).await {
+                Ok(()) => {
+                    effects::mark_done(&mut tx, row.id).await?;
+                    tx.commit().await.map_err(StoreError::from)?;
+                    done += 1;
+                }
+                Err(e) => {
+                    // Nothing of the failed attempt is kept; only the failure is recorded.
+                    tx.rollback().await.map_err(StoreError::from)?;
+                    let mut tx = self.store.begin().await?;
+                    let dead = row.attempts + 1 >= 10;
+                    effects::mark_failed(&mut tx, row.id, &e.to_string(), now + effects::backoff_ms(row.attempts), dead).await?;
+                    tx.commit().await.map_err(StoreError::from)?;
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    async fn carry_out(&self, tx: &mut Tx, row: &effects::OutboxRow) -> Result<(), Error> {
+        match &row.effect {
+            Effect::StartSubcase { workflow, data, parent } => {
+                let parent_case = cases::load(tx, &parent.case_id).await?.ok_or_else(|| Error::NoSuchCase(parent.case_id.clone()))?;
+                let id = format!("{}-{}", parent.case_id, parent.entry);
+                if cases::load(tx, &id).await?.is_some() {
+                    return Ok(());
+                }
+                let new = NewCase { workflow, data: data.clone(), starter: parent_case.started_by, channel: Channel::System, id: Some(id), parent: Some(parent.clone()) };
+                self.start_in(tx, new).await.map(|_| ())
+            }
+            Effect::FinishParent { parent, case_id, outcome } => {
+                let command = Command::SubcaseFinished { case_id: case_id.clone(), outcome: *outcome };
+                self.apply_in(tx, &parent.case_id, &command, Channel::System, &Map::new()).await.map(|_| ())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The case a repeated idempotency key produced the first time.

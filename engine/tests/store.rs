@@ -267,3 +267,20 @@ on_both!(withdrawal_and_unknown_cases_give_clear_errors, |engine: Arc<Engine>| a
     assert!(matches!(done.status, Status::Closed { outcome: OutcomeId::Withdrawn, .. }));
     assert!(matches!(engine.case("bi-1999-0001").await, Err(Error::NoSuchCase(_))));
 });
+
+on_both!(sub_cases_start_and_report_back_exactly_once, |engine: Arc<Engine>| async move {
+    let rubrik = json!({ "rubrik": "Bygglov 2.0" }).as_object().unwrap().clone();
+    let parent = engine.start("huvud", rubrik, stina(), Channel::Api, None).await.unwrap();
+    assert!(matches!(parent.waiting, Some(runtime::Waiting::Subcase { .. })));
+    // Two workers racing over the same queue start the child once.
+    let (a, b) = tokio::join!(engine.process_internal(), engine.process_internal());
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+    let child = engine.case(&format!("{}-1", parent.id)).await.unwrap();
+    assert_eq!(child.data["rubrik"], "Bygglov 2.0");
+    let task = child.tasks[0].id.clone();
+    engine.execute(&child.id, decide(&task, "chef", "ja", None), Channel::Api, Map::new(), None).await.unwrap();
+    assert_eq!(engine.process_internal().await.unwrap(), 1);
+    let parent = engine.case(&parent.id).await.unwrap();
+    assert!(matches!(parent.status, Status::Closed { outcome: OutcomeId::Completed, .. }), "{:?}", parent.status);
+    assert_eq!(engine.process_internal().await.unwrap(), 0);
+});

@@ -169,3 +169,55 @@ pub async fn outbox_of(pool: &sqlx::AnyPool, case_id: &str) -> Result<Vec<(i64, 
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
 }
+
+/// An outbox row claimed for delivery.
+#[derive(Clone, Debug)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub case_id: String,
+    pub kind: String,
+    pub effect: Effect,
+    pub attempts: i64,
+}
+
+/// The oldest pending row of `kind` that is due, locked for this transaction (on PostgreSQL
+/// other workers skip it; SQLite has one writer at a time).
+pub async fn next_due(tx: &mut Tx, backend: Backend, kind: &str, now: i64) -> Result<Option<OutboxRow>, StoreError> {
+    let sql = match backend {
+        Backend::Postgres => {
+            "SELECT id, case_id, kind, payload, attempts FROM outbox WHERE status = 'pending' AND kind = $1 AND next_attempt_at <= $2 \
+             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+        }
+        Backend::Sqlite => {
+            "SELECT id, case_id, kind, payload, attempts FROM outbox WHERE status = 'pending' AND kind = $1 AND next_attempt_at <= $2 \
+             ORDER BY id LIMIT 1"
+        }
+    };
+    let row = sqlx::query(sql).bind(kind).bind(now).fetch_optional(&mut **tx).await?;
+    row.map(|r| Ok(OutboxRow { id: r.get(0), case_id: r.get(1), kind: r.get(2), effect: from_json(&r.get::<String, _>(3))?, attempts: r.get(4) }))
+        .transpose()
+}
+
+pub async fn mark_done(tx: &mut Tx, id: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE outbox SET status = 'done', attempts = attempts + 1, last_error = NULL WHERE id = $1").bind(id).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Records a failed attempt: retried after `next_attempt_at`, or `dead` (kept and visible,
+/// never dropped) when attempts run out.
+pub async fn mark_failed(tx: &mut Tx, id: i64, error: &str, next_attempt_at: i64, dead: bool) -> Result<(), StoreError> {
+    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, status = $3 WHERE id = $4")
+        .bind(error)
+        .bind(next_attempt_at)
+        .bind(if dead { "dead" } else { "pending" })
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Exponential backoff from 30 s, doubling, capped at 6 hours.
+pub fn backoff_ms(attempts: i64) -> i64 {
+    let exponent = attempts.clamp(0, 10) as u32;
+    (30_000_i64 * 2_i64.pow(exponent)).min(6 * 3_600_000)
+}

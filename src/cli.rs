@@ -120,6 +120,9 @@ enum Command {
         #[arg(long, default_value = "{}")]
         payload: String,
     },
+    /// Apply a stream of commands (JSON lines, each with an idempotency key), printing an
+    /// acknowledgement after each commit; safe to run again after a crash.
+    Apply { file: PathBuf },
     /// Timers: `beslut timers run [--at 2026-12-01T08:00:00Z]` fires those due.
     Timers {
         #[command(subcommand)]
@@ -243,6 +246,7 @@ async fn case_command(engine: &beslut_engine::service::Engine, command: Command)
         Command::Audit { action: AuditAction::Verify { case } } => {
             return commands::verify(engine, case.as_deref()).await;
         }
+        Command::Apply { file } => return commands::apply_stream(engine, &file).await,
         Command::Check { .. } | Command::Graph { .. } | Command::Schema => {}
     }
     Ok(true)

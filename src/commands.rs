@@ -215,3 +215,52 @@ pub async fn verify(engine: &Engine, id: Option<&str>) -> Result<bool, String> {
     );
     Ok(intact)
 }
+
+/// One line of a command stream for `beslut apply`.
+#[derive(serde::Deserialize)]
+struct StreamLine {
+    /// The idempotency key: re-applying the line after a crash has no second effect.
+    key: String,
+    #[serde(default)]
+    start: Option<StreamStart>,
+    #[serde(default)]
+    case: Option<String>,
+    #[serde(default)]
+    command: Option<Command>,
+}
+
+#[derive(serde::Deserialize)]
+struct StreamStart {
+    workflow: String,
+    data: Map<String, Value>,
+    #[serde(rename = "as")]
+    who: String,
+}
+
+/// Applies a stream of commands (JSON lines) in order, printing `ack KEY CASE` after each
+/// commit, or `rejected KEY REASON` when the workflow refuses it. Safe to run again on the
+/// same file after a crash: every line carries an idempotency key.
+pub async fn apply_stream(engine: &Engine, path: &Path) -> Result<bool, String> {
+    use std::io::Write;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = std::io::stdout().lock();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let line: StreamLine = serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+        let key = Some(line.key.as_str());
+        let result = match (line.start, line.case, line.command) {
+            (Some(s), _, _) => {
+                let starter = party(engine, &s.who)?;
+                engine.start(&s.workflow, s.data, starter, Channel::Cli, key).await
+            }
+            (None, Some(case), Some(command)) => engine.execute(&case, command, Channel::Cli, Map::new(), key).await,
+            _ => return Err(format!("{}:{}: a line needs `start`, or `case` and `command`", path.display(), n + 1)),
+        };
+        let printed = match result {
+            Ok(case) => writeln!(out, "ack {} {}", line.key, case.id),
+            Err(Error::Store(e)) => return Err(format!("databasfel: {e}")),
+            Err(e) => writeln!(out, "rejected {} {}", line.key, describe(&e).replace('\n', " ")),
+        };
+        printed.and_then(|_| out.flush()).map_err(|e| e.to_string())?;
+    }
+    Ok(true)
+}

@@ -71,7 +71,14 @@ impl Engine {
     }
 
     /// Starts a case of the current version of `workflow`.
-    pub async fn start(&self, workflow: &str, data: Map<String, Value>, starter: Party, channel: Channel, key: Option<&str>) -> Result<Case, Error> {
+    pub async fn start(
+        &self,
+        workflow: &str,
+        data: Map<String, Value>,
+        starter: Party,
+        channel: Channel,
+        key: Option<&str>,
+    ) -> Result<Case, Error> {
         let mut tx = self.store.begin().await?;
         if let Some(case) = self.replay(&mut tx, key).await? {
             return Ok(case);
@@ -84,7 +91,11 @@ impl Engine {
 
     async fn start_in(&self, tx: &mut Tx, new: NewCase<'_>) -> Result<Case, Error> {
         let workflow = new.workflow;
-        let file = self.project.valid_workflows().find(|w| w.id == workflow).ok_or_else(|| Error::NoSuchWorkflow(workflow.into()))?;
+        let file = self
+            .project
+            .valid_workflows()
+            .find(|w| w.id == workflow)
+            .ok_or_else(|| Error::NoSuchWorkflow(workflow.into()))?;
         let def = file.definition.as_ref().ok_or_else(|| Error::NoSuchWorkflow(workflow.into()))?;
         let now = jiff::Timestamp::now();
         cases::save_version(tx, workflow, &file.hash, &file.source, millis(now)).await?;
@@ -92,7 +103,8 @@ impl Engine {
         let seq = cases::next_number(tx, &def.series, i64::from(year)).await?;
         let number = format!("{} {year}/{seq:04}", def.series);
         let id = new.id.unwrap_or_else(|| format!("{}-{year}-{seq:04}", def.series.to_lowercase()));
-        let command = Command::Start { id, number, definition_hash: file.hash.clone(), data: new.data, starter: new.starter };
+        let command =
+            Command::Start { id, number, definition_hash: file.hash.clone(), data: new.data, starter: new.starter };
         let envelope = Envelope { command, channel: new.channel, at: now, origin: Map::new() };
         let mut transition = runtime::apply(&self.world(), def, None, &envelope)?;
         transition.case.parent = new.parent;
@@ -119,7 +131,14 @@ impl Engine {
         Err(last)
     }
 
-    async fn execute_once(&self, case_id: &str, command: &Command, channel: Channel, origin: &Map<String, Value>, key: Option<&str>) -> Result<Case, Error> {
+    async fn execute_once(
+        &self,
+        case_id: &str,
+        command: &Command,
+        channel: Channel,
+        origin: &Map<String, Value>,
+        key: Option<&str>,
+    ) -> Result<Case, Error> {
         let mut tx = self.store.begin().await?;
         if let Some(case) = self.replay(&mut tx, key).await? {
             return Ok(case);
@@ -131,7 +150,14 @@ impl Engine {
     }
 
     /// Loads, applies and writes inside the caller's transaction.
-    async fn apply_in(&self, tx: &mut Tx, case_id: &str, command: &Command, channel: Channel, origin: &Map<String, Value>) -> Result<Case, Error> {
+    async fn apply_in(
+        &self,
+        tx: &mut Tx,
+        case_id: &str,
+        command: &Command,
+        channel: Channel,
+        origin: &Map<String, Value>,
+    ) -> Result<Case, Error> {
         let now = jiff::Timestamp::now();
         let case = cases::load(tx, case_id).await?.ok_or_else(|| Error::NoSuchCase(case_id.into()))?;
         let def = self.definition(tx, &case.workflow, &case.definition_hash).await?;
@@ -164,7 +190,14 @@ impl Engine {
                     tx.rollback().await.map_err(StoreError::from)?;
                     let mut tx = self.store.begin().await?;
                     let dead = row.attempts + 1 >= 10;
-                    effects::mark_failed(&mut tx, row.id, &e.to_string(), now + effects::backoff_ms(row.attempts), dead).await?;
+                    effects::mark_failed(
+                        &mut tx,
+                        row.id,
+                        &e.to_string(),
+                        now + effects::backoff_ms(row.attempts),
+                        dead,
+                    )
+                    .await?;
                     tx.commit().await.map_err(StoreError::from)?;
                 }
             }
@@ -175,12 +208,20 @@ impl Engine {
     async fn carry_out(&self, tx: &mut Tx, row: &effects::OutboxRow) -> Result<(), Error> {
         match &row.effect {
             Effect::StartSubcase { workflow, data, parent } => {
-                let parent_case = cases::load(tx, &parent.case_id).await?.ok_or_else(|| Error::NoSuchCase(parent.case_id.clone()))?;
+                let parent_case =
+                    cases::load(tx, &parent.case_id).await?.ok_or_else(|| Error::NoSuchCase(parent.case_id.clone()))?;
                 let id = format!("{}-{}", parent.case_id, parent.entry);
                 if cases::load(tx, &id).await?.is_some() {
                     return Ok(());
                 }
-                let new = NewCase { workflow, data: data.clone(), starter: parent_case.started_by, channel: Channel::System, id: Some(id), parent: Some(parent.clone()) };
+                let new = NewCase {
+                    workflow,
+                    data: data.clone(),
+                    starter: parent_case.started_by,
+                    channel: Channel::System,
+                    id: Some(id),
+                    parent: Some(parent.clone()),
+                };
                 self.start_in(tx, new).await.map(|_| ())
             }
             Effect::FinishParent { parent, case_id, outcome } => {

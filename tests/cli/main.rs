@@ -1,6 +1,7 @@
 //! Tests of the `beslut` command line, run as a real process on real files.
 
 mod check;
+mod crash;
 mod drive;
 mod graph;
 

@@ -194,25 +194,44 @@ pub async fn next_due(tx: &mut Tx, backend: Backend, kind: &str, now: i64) -> Re
         }
     };
     let row = sqlx::query(sql).bind(kind).bind(now).fetch_optional(&mut **tx).await?;
-    row.map(|r| Ok(OutboxRow { id: r.get(0), case_id: r.get(1), kind: r.get(2), effect: from_json(&r.get::<String, _>(3))?, attempts: r.get(4) }))
-        .transpose()
+    row.map(|r| {
+        Ok(OutboxRow {
+            id: r.get(0),
+            case_id: r.get(1),
+            kind: r.get(2),
+            effect: from_json(&r.get::<String, _>(3))?,
+            attempts: r.get(4),
+        })
+    })
+    .transpose()
 }
 
 pub async fn mark_done(tx: &mut Tx, id: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE outbox SET status = 'done', attempts = attempts + 1, last_error = NULL WHERE id = $1").bind(id).execute(&mut **tx).await?;
+    sqlx::query("UPDATE outbox SET status = 'done', attempts = attempts + 1, last_error = NULL WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
 /// Records a failed attempt: retried after `next_attempt_at`, or `dead` (kept and visible,
 /// never dropped) when attempts run out.
-pub async fn mark_failed(tx: &mut Tx, id: i64, error: &str, next_attempt_at: i64, dead: bool) -> Result<(), StoreError> {
-    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, status = $3 WHERE id = $4")
-        .bind(error)
-        .bind(next_attempt_at)
-        .bind(if dead { "dead" } else { "pending" })
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+pub async fn mark_failed(
+    tx: &mut Tx,
+    id: i64,
+    error: &str,
+    next_attempt_at: i64,
+    dead: bool,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, status = $3 WHERE id = $4",
+    )
+    .bind(error)
+    .bind(next_attempt_at)
+    .bind(if dead { "dead" } else { "pending" })
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -321,7 +321,7 @@ fn check_people(r: &mut Report, directory: &Directory, positions: &[PersonPositi
         if let Some(other) = directory.people[..i].iter().find(|p| p.email.eq_ignore_ascii_case(&person.email)) {
             let (email, first) = (&person.email, &other.id);
             r.error(
-                Pos::default(),
+                Pos { line: 1, column: 1 },
                 "duplicate-id",
                 msg!(
                     "adressen `{email}` används också av `{first}`",

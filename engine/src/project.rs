@@ -8,7 +8,7 @@ use crate::diagnostic::{Msg, Report};
 use crate::directory::{self, Directory};
 use crate::portfolios::{self, Portfolios};
 use crate::templates::Templates;
-use crate::yaml::{self, Node, Pos, Value};
+use crate::yaml::{self, Node, Value};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -218,6 +218,3 @@ fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     files.sort();
     Ok(files)
 }
-
-/// A position at the start of a file, for problems that concern the file as a whole.
-pub const FILE_START: Pos = Pos { line: 1, column: 1 };

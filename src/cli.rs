@@ -112,6 +112,17 @@ enum Command {
         #[arg(long)]
         comment: Option<String>,
     },
+    /// Move a case to another state as an administrator; the reason is recorded.
+    Override {
+        case: String,
+        /// The state to move to.
+        to: String,
+        #[arg(long = "as")]
+        who: String,
+        /// Why; required, and kept in the audit trail.
+        #[arg(long)]
+        reason: String,
+    },
     /// Deliver a signal to the case waiting for it.
     Signal {
         name: String,
@@ -247,6 +258,9 @@ async fn case_command(engine: &beslut_engine::service::Engine, command: Command)
             return commands::verify(engine, case.as_deref()).await;
         }
         Command::Apply { file } => return commands::apply_stream(engine, &file).await,
+        Command::Override { case, to, who, reason } => {
+            commands::command(engine, &case, C::Override { admin: who, reason, to }).await?
+        }
         Command::Check { .. } | Command::Graph { .. } | Command::Schema => {}
     }
     Ok(true)
@@ -254,8 +268,10 @@ async fn case_command(engine: &beslut_engine::service::Engine, command: Command)
 
 fn print(text: &str) -> Result<ExitCode, String> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
-    Ok(ExitCode::SUCCESS)
+    match out.write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.to_string()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }
 
 /// Loads the folder `dir`, checking only `files` if given.
@@ -317,10 +333,15 @@ fn check(
 
 fn report(project: &Project, lang: Lang, format: CheckFormat) {
     match format {
-        CheckFormat::Text => print!("{}", project.render(lang)),
+        CheckFormat::Text => {
+            let text = project.render(lang);
+            if !text.is_empty() {
+                commands::out!("{}", text.trim_end());
+            }
+        }
         CheckFormat::Json => {
             for d in project.reports.iter().flat_map(|r| &r.items) {
-                println!("{}", d.to_json(lang));
+                commands::out!("{}", d.to_json(lang));
             }
         }
     }

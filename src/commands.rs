@@ -9,6 +9,19 @@ use beslut_engine::store::{self, Store, audit, cases};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
+/// Prints a line; when the reader has gone away (`beslut show … | head`), stops quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+pub(crate) use out;
+
 /// Where the data lives and which workflows run.
 pub struct Target {
     pub data_dir: PathBuf,
@@ -91,7 +104,7 @@ pub async fn list(engine: &Engine, workflow: Option<&str>, state: Option<&str>) 
     let rows = cases::list(&engine.store.pool, workflow, state, 200).await.map_err(|e| e.to_string())?;
     for r in rows {
         let outcome = r.outcome.as_deref().unwrap_or("");
-        println!("{:<16} {:<22} {:<28} {:<6} {:<10} {}", r.number, r.workflow, r.state, r.status, outcome, r.title);
+        out!("{:<16} {:<22} {:<28} {:<6} {:<10} {}", r.number, r.workflow, r.state, r.status, outcome, r.title);
     }
     Ok(())
 }
@@ -108,8 +121,8 @@ async fn print_case(engine: &Engine, case: &Case) -> Result<(), String> {
             format!("avslutat: {}", beslut_engine::definition::model::Outcome::from(*outcome).label(Lang::Sv))
         }
     };
-    println!("{} ({}) – {}", case.number, case.id, case.workflow);
-    println!("tillstånd: {}  status: {status}", case.state);
+    out!("{} ({}) – {}", case.number, case.id, case.workflow);
+    out!("tillstånd: {}  status: {status}", case.state);
     for task in case.open_tasks() {
         let who: Vec<String> = task
             .assignees
@@ -121,12 +134,23 @@ async fn print_case(engine: &Engine, case: &Case) -> Result<(), String> {
             .collect();
         let deadline = task.deadline.map(|d| format!(", senast {}", local(d))).unwrap_or_default();
         let branch = task.branch.as_deref().map(|b| format!(" [{b}]")).unwrap_or_default();
-        println!("öppen uppgift {}: {}{branch} – {}{deadline}", task.id, task.state, who.join(", "));
+        out!("öppen uppgift {}: {}{branch} – {}{deadline}", task.id, task.state, who.join(", "));
     }
-    println!("historik:");
+    let outbox = store::effects::outbox_of(&engine.store.pool, &case.id).await.map_err(|e| e.to_string())?;
+    let waiting = outbox.iter().filter(|(_, _, status, _)| status == "pending").count();
+    let dead: Vec<String> = outbox
+        .iter()
+        .filter(|(_, _, status, _)| status == "dead")
+        .map(|(id, kind, _, n)| format!("{kind} #{id} efter {n} försök"))
+        .collect();
+    out!("utskick: {} totalt, {waiting} väntar på leverans", outbox.len());
+    if !dead.is_empty() {
+        out!("MISSLYCKADE UTSKICK: {}", dead.join(", "));
+    }
+    out!("historik:");
     for e in audit::entries(&engine.store.pool, &case.id).await.map_err(|e| e.to_string())? {
         let at = store::from_millis(e.at).map(local).unwrap_or_default();
-        println!("  {:>3} {at} {:<10} {:<20} {}", e.seq, e.actor, e.what, compact(&e.detail));
+        out!("  {:>3} {at} {:<10} {:<20} {}", e.seq, e.actor, e.what, compact(&e.detail));
     }
     Ok(())
 }
@@ -188,7 +212,7 @@ pub async fn run_timers(engine: &Engine, at: Option<&str>) -> Result<(), String>
     };
     let fired = engine.fire_due_timers(at).await.map_err(|e| describe(&e))?;
     let internal = engine.process_internal().await.map_err(|e| describe(&e))?;
-    println!("{fired} tidsgränser utlösta, {internal} delärenden startade eller avslutade");
+    out!("{fired} tidsgränser utlösta, {internal} delärenden startade eller avslutade");
     Ok(())
 }
 
@@ -204,11 +228,11 @@ pub async fn verify(engine: &Engine, id: Option<&str>) -> Result<bool, String> {
         let head = audit::remembered_head(pool, id).await.map_err(|e| e.to_string())?;
         let breaks = audit::verify(pool, id, head.as_deref()).await.map_err(|e| e.to_string())?;
         for b in &breaks {
-            println!("{id}: post {}: {}", b.seq, b.problem);
+            out!("{id}: post {}: {}", b.seq, b.problem);
         }
         intact &= breaks.is_empty();
     }
-    println!(
+    out!(
         "{} ärenden kontrollerade: {}",
         ids.len(),
         if intact { "spårbarheten är obruten" } else { "SPÅRBARHETEN ÄR BRUTEN" }

@@ -284,3 +284,29 @@ on_both!(sub_cases_start_and_report_back_exactly_once, |engine: Arc<Engine>| asy
     assert!(matches!(parent.status, Status::Closed { outcome: OutcomeId::Completed, .. }), "{:?}", parent.status);
     assert_eq!(engine.process_internal().await.unwrap(), 0);
 });
+
+on_both!(a_changed_workflow_file_affects_only_new_cases, |engine: Arc<Engine>| async move {
+    let old = start(&engine, 10).await;
+    // The same database, now with a workflow file whose approve action is renamed.
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for entry in std::fs::read_dir(&fixtures).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = if path.ends_with("bidrag.yaml") { text.replace("bevilja:", "godkann:") } else { text };
+        std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
+    }
+    let project = Project::load(dir.path()).unwrap();
+    assert!(project.is_valid());
+    let changed = Engine::new(engine.store.clone(), project);
+    let new = changed.start("bidrag", grant(10), stina(), Channel::Api, None).await.unwrap();
+    assert_ne!(old.definition_hash, new.definition_hash);
+    // The old case still runs on the version it started on …
+    let task = old.tasks[0].id.clone();
+    changed.execute(&old.id, decide(&task, "g1", "bevilja", None), Channel::Api, Map::new(), None).await.unwrap();
+    // … and the new case on the new one.
+    let task = new.tasks[0].id.clone();
+    let refused = changed.execute(&new.id, decide(&task, "g1", "bevilja", None), Channel::Api, Map::new(), None).await;
+    assert!(matches!(refused, Err(Error::Rejected(runtime::Error::NoSuchAction(_)))), "{refused:?}");
+    changed.execute(&new.id, decide(&task, "g1", "godkann", None), Channel::Api, Map::new(), None).await.unwrap();
+});

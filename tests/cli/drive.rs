@@ -128,3 +128,25 @@ fn produktionssattning_is_withdrawn_by_its_starter() {
     let withdrawn = run(&data, &["withdraw", &format!("prod-{year}-0001"), "--as", "kristina-andersson"]);
     assert!(text(&withdrawn).contains("avslutat: återtagen"), "{}", text(&withdrawn));
 }
+
+/// `beslut show … | head -1` must end quietly when the reader goes away, not panic.
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let started = run(&data, &["start", "andring-av-it", "--data", &andring(dir.path()), "--as", "tomas-lindberg"]);
+    assert!(started.status.success(), "{}", text(&started));
+    let year = jiff::Zoned::now().year();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_beslut"))
+        .args(["show", &format!("it-{year}-0001")])
+        .current_dir(root())
+        .env("BESLUT_DATA_DIR", &data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

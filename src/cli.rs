@@ -76,8 +76,12 @@ enum Command {
         #[arg(long)]
         state: Option<String>,
     },
-    /// Show a case: state, open tasks and history.
-    Show { case: String },
+    /// Show a case: state, open tasks and history (`--format json`: the whole case).
+    Show {
+        case: String,
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
+    },
     /// Decide a task: `beslut decide IT-2026-0001 t1 godkann --as karin-lund`.
     Decide {
         case: String,
@@ -235,7 +239,7 @@ async fn case_command(engine: &beslut_engine::service::Engine, command: Command)
             commands::start(engine, &workflow, &data, &who, idempotency_key.as_deref()).await?
         }
         Command::Cases { workflow, state } => commands::list(engine, workflow.as_deref(), state.as_deref()).await?,
-        Command::Show { case } => commands::show(engine, &case).await?,
+        Command::Show { case, format } => commands::show(engine, &case, matches!(format, CheckFormat::Json)).await?,
         Command::Decide { case, task, action, who, comment, form, idempotency_key } => {
             let form = form.as_deref().map(commands::parse_object).transpose()?.unwrap_or_default();
             let key = idempotency_key.as_deref();

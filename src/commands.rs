@@ -43,7 +43,20 @@ pub async fn open(target: &Target) -> Result<Engine, String> {
         None => Store::open_sqlite(&target.data_dir).await,
     }
     .map_err(|e| format!("databasen kan inte öppnas: {e}"))?;
-    Ok(Engine::new(store, project))
+    let engine = Engine::new(store, project);
+    Ok(match fixed_now()? {
+        Some(at) => engine.with_clock(std::sync::Arc::new(move || at)),
+        None => engine,
+    })
+}
+
+/// `BESLUT_NOW=2026-07-10T08:00:00Z` makes every command act at that moment: for rehearsing a
+/// process and for tests that must not depend on today's date. Never set it in production.
+fn fixed_now() -> Result<Option<jiff::Timestamp>, String> {
+    match std::env::var("BESLUT_NOW") {
+        Ok(text) => text.parse().map(Some).map_err(|e| format!("BESLUT_NOW={text}: {e}")),
+        Err(_) => Ok(None),
+    }
 }
 
 /// A sentence for the person at the terminal.
@@ -109,8 +122,12 @@ pub async fn list(engine: &Engine, workflow: Option<&str>, state: Option<&str>) 
     Ok(())
 }
 
-pub async fn show(engine: &Engine, id: &str) -> Result<(), String> {
+pub async fn show(engine: &Engine, id: &str, json: bool) -> Result<(), String> {
     let case = engine.case(id).await.map_err(|e| describe(&e))?;
+    if json {
+        out!("{}", serde_json::to_string_pretty(&case).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
     print_case(engine, &case).await
 }
 
@@ -208,7 +225,7 @@ pub async fn run_timers(engine: &Engine, at: Option<&str>) -> Result<(), String>
         Some(text) => text
             .parse::<jiff::Timestamp>()
             .map_err(|e| format!("--at {text}: {e} (skriv t.ex. 2026-12-01T08:00:00Z)"))?,
-        None => jiff::Timestamp::now(),
+        None => engine.now(),
     };
     let fired = engine.fire_due_timers(at).await.map_err(|e| describe(&e))?;
     let internal = engine.process_internal().await.map_err(|e| describe(&e))?;

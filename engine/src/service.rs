@@ -53,17 +53,32 @@ struct NewCase<'a> {
 /// How often a command is re-applied when another writer changed the case in between.
 const ATTEMPTS: usize = 5;
 
+/// Where the engine reads the time: the system clock, or a fixed or shifted one in tests and
+/// scenario runs.
+pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
+
 /// The running engine: a store and the workflows folder.
 pub struct Engine {
     pub store: Store,
     pub project: Arc<Project>,
     /// Definitions of older versions, parsed from the store when a case still runs on them.
     versions: Mutex<HashMap<(String, String), Arc<Definition>>>,
+    clock: Clock,
 }
 
 impl Engine {
     pub fn new(store: Store, project: Project) -> Engine {
-        Engine { store, project: Arc::new(project), versions: Mutex::new(HashMap::new()) }
+        Engine { store, project: Arc::new(project), versions: Mutex::new(HashMap::new()), clock: Arc::new(jiff::Timestamp::now) }
+    }
+
+    /// The same engine reading time from `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Engine {
+        self.clock = clock;
+        self
+    }
+
+    pub fn now(&self) -> jiff::Timestamp {
+        (self.clock)()
     }
 
     fn world(&self) -> World<'_> {
@@ -97,7 +112,7 @@ impl Engine {
             .find(|w| w.id == workflow)
             .ok_or_else(|| Error::NoSuchWorkflow(workflow.into()))?;
         let def = file.definition.as_ref().ok_or_else(|| Error::NoSuchWorkflow(workflow.into()))?;
-        let now = jiff::Timestamp::now();
+        let now = self.now();
         cases::save_version(tx, workflow, &file.hash, &file.source, millis(now)).await?;
         let year = now.to_zoned(jiff::tz::TimeZone::get("Europe/Stockholm").unwrap_or(jiff::tz::TimeZone::UTC)).year();
         let seq = cases::next_number(tx, &def.series, i64::from(year)).await?;
@@ -158,7 +173,7 @@ impl Engine {
         channel: Channel,
         origin: &Map<String, Value>,
     ) -> Result<Case, Error> {
-        let now = jiff::Timestamp::now();
+        let now = self.now();
         let case = cases::load(tx, case_id).await?.ok_or_else(|| Error::NoSuchCase(case_id.into()))?;
         let def = self.definition(tx, &case.workflow, &case.definition_hash).await?;
         let envelope = Envelope { command: command.clone(), channel, at: now, origin: origin.clone() };
@@ -177,7 +192,7 @@ impl Engine {
         let mut done = 0;
         loop {
             let mut tx = self.store.begin().await?;
-            let now = millis(jiff::Timestamp::now());
+            let now = millis(self.now());
             let Some(row) = effects::next_due(&mut tx, self.store.backend, "internal", now).await? else { break };
             match self.carry_out(&mut tx, &row).await {
                 Ok(()) => {
@@ -244,7 +259,7 @@ impl Engine {
     async fn remember(&self, tx: &mut Tx, key: Option<&str>, case: &Case) -> Result<(), Error> {
         if let Some(key) = key {
             let result = serde_json::json!({ "case_id": case.id, "version": case.version }).to_string();
-            effects::remember(tx, key, &case.id, &result, millis(jiff::Timestamp::now())).await?;
+            effects::remember(tx, key, &case.id, &result, millis(self.now())).await?;
         }
         Ok(())
     }

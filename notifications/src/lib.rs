@@ -1,1 +1,6 @@
-//! Email, signed links and outbound webhooks (to be built in issue 4 and 5).
+//! Beslut's notifications: signed decision links, email rendering and delivery, and outbound
+//! webhooks. Knows nothing of HTTP servers; the root package wires it to the web layer.
+//!
+//! - [`links`]: signed, per-person, per-action tokens for `/d/{token}` links.
+
+pub mod links;

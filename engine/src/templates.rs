@@ -15,7 +15,7 @@ use std::path::Path;
 pub const BUILTIN: [&str; 6] = ["task", "reminder", "escalation", "decided", "delegated", "closed"];
 
 /// The names the context of every email offers at the top level.
-pub const ROOTS: [&str; 7] = ["case", "data", "task", "recipient", "actions", "decision", "lang"];
+pub const ROOTS: [&str; 9] = ["case", "data", "fields", "task", "recipient", "actions", "decision", "sender", "lang"];
 
 /// One template file: `subject.sv.hbs`, `text.en.hbs`, …
 #[derive(Clone, Debug)]

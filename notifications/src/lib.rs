@@ -2,5 +2,7 @@
 //! webhooks. Knows nothing of HTTP servers; the root package wires it to the web layer.
 //!
 //! - [`links`]: signed, per-person, per-action tokens for `/d/{token}` links.
+//! - [`render`]: emails from Handlebars templates (built-in, overridable per installation).
 
 pub mod links;
+pub mod render;

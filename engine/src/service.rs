@@ -68,7 +68,12 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(store: Store, project: Project) -> Engine {
-        Engine { store, project: Arc::new(project), versions: Mutex::new(HashMap::new()), clock: Arc::new(jiff::Timestamp::now) }
+        Engine {
+            store,
+            project: Arc::new(project),
+            versions: Mutex::new(HashMap::new()),
+            clock: Arc::new(jiff::Timestamp::now),
+        }
     }
 
     /// The same engine reading time from `clock`.

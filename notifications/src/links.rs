@@ -54,7 +54,7 @@ pub enum LinkError {
     Invalid,
     /// Genuine but too old: the holder may ask for a fresh link to the same address.
     #[error("the link has expired")]
-    Expired(Claims),
+    Expired(Box<Claims>),
 }
 
 /// The installation's signing key. At least 32 bytes; kept out of logs and `Debug`.
@@ -117,7 +117,7 @@ pub fn verify(secret: &Secret, token: &str, now: i64) -> Result<Claims, LinkErro
     let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| LinkError::Invalid)?;
     let claims: Claims = serde_json::from_slice(&bytes).map_err(|_| LinkError::Invalid)?;
     if claims.expires < now {
-        return Err(LinkError::Expired(claims));
+        return Err(LinkError::Expired(Box::new(claims)));
     }
     Ok(claims)
 }

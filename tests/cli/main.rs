@@ -4,6 +4,7 @@ mod check;
 mod crash;
 mod drive;
 mod graph;
+mod seeds_cli;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

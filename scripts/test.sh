@@ -19,7 +19,15 @@ ensure_postgres() {
   echo "PostgreSQL did not start" >&2; exit 1
 }
 
+# A real SMTP server for the email tests.
+ensure_smtp() {
+  /usr/bin/python3 -c "import aiosmtpd" 2>/dev/null && return
+  log "installing python3-aiosmtpd"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-aiosmtpd >/dev/null
+}
+
 ensure_postgres
+ensure_smtp
 export BESLUT_TEST_POSTGRES_URL="${BESLUT_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
 log "cargo fmt --check"

@@ -138,6 +138,9 @@ enum Command {
     /// Apply a stream of commands (JSON lines, each with an idempotency key), printing an
     /// acknowledgement after each commit; safe to run again after a crash.
     Apply { file: PathBuf },
+    /// Run every worker once: due timers, sub-cases, then email (SMTP from BESLUT_SMTP_HOST,
+    /// else .eml files in the data folder).
+    Work,
     /// Timers: `beslut timers run [--at 2026-12-01T08:00:00Z]` fires those due.
     Timers {
         #[command(subcommand)]
@@ -219,7 +222,10 @@ fn run_case_command(target: &commands::Target, command: Command) -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let engine = commands::open(target).await?;
+        let engine = std::sync::Arc::new(commands::open(target).await?);
+        if let Command::Work = command {
+            return commands::work(engine, &target.data_dir).await.map(|_| true);
+        }
         case_command(&engine, command).await
     });
     match result {
@@ -265,7 +271,7 @@ async fn case_command(engine: &beslut_engine::service::Engine, command: Command)
         Command::Override { case, to, who, reason } => {
             commands::command(engine, &case, C::Override { admin: who, reason, to }).await?
         }
-        Command::Check { .. } | Command::Graph { .. } | Command::Schema => {}
+        Command::Check { .. } | Command::Graph { .. } | Command::Schema | Command::Work => {}
     }
     Ok(true)
 }

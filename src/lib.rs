@@ -3,8 +3,10 @@
 //!
 //! - [`cli`]: the command line (`check`, `graph`, `schema`, …).
 //! - [`commands`]: the case commands (`start`, `decide`, `show`, `audit verify`, …).
+//! - [`mail`]: email delivery from the outbox, with personal decision links.
 //! - [`schema`]: the JSON Schema of the workflow format, for editors.
 
 pub mod cli;
 pub mod commands;
+pub mod mail;
 pub mod schema;

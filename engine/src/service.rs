@@ -353,6 +353,14 @@ impl Engine {
         Ok(())
     }
 
+    /// The definition a case runs on.
+    pub async fn definition_of(&self, case: &Case) -> Result<Arc<Definition>, Error> {
+        let mut tx = self.store.pool.begin().await.map_err(StoreError::from)?;
+        let def = self.definition(&mut tx, &case.workflow, &case.definition_hash).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(def)
+    }
+
     /// Loads a case by id or number.
     pub async fn case(&self, id: &str) -> Result<Case, Error> {
         let mut tx = self.store.pool.begin().await.map_err(StoreError::from)?;

@@ -4,6 +4,7 @@ mod check;
 mod crash;
 mod drive;
 mod graph;
+mod mail;
 mod seeds_cli;
 
 use std::path::{Path, PathBuf};

@@ -186,14 +186,14 @@ pub async fn next_due(tx: &mut Tx, backend: Backend, kind: &str, now: i64) -> Re
     let sql = match backend {
         Backend::Postgres => {
             "SELECT id, case_id, kind, payload, attempts FROM outbox WHERE status = 'pending' AND kind = $1 AND next_attempt_at <= $2 \
-             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+             AND (locked_until IS NULL OR locked_until < $3) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
         }
         Backend::Sqlite => {
             "SELECT id, case_id, kind, payload, attempts FROM outbox WHERE status = 'pending' AND kind = $1 AND next_attempt_at <= $2 \
-             ORDER BY id LIMIT 1"
+             AND (locked_until IS NULL OR locked_until < $3) ORDER BY id LIMIT 1"
         }
     };
-    let row = sqlx::query(sql).bind(kind).bind(now).fetch_optional(&mut **tx).await?;
+    let row = sqlx::query(sql).bind(kind).bind(now).bind(now).fetch_optional(&mut **tx).await?;
     row.map(|r| {
         Ok(OutboxRow {
             id: r.get(0),
@@ -204,6 +204,13 @@ pub async fn next_due(tx: &mut Tx, backend: Backend, kind: &str, now: i64) -> Re
         })
     })
     .transpose()
+}
+
+/// Leases a row to this worker while it delivers outside a transaction; another worker takes
+/// it over when the lease runs out (the worker died).
+pub async fn lease(tx: &mut Tx, id: i64, until: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE outbox SET locked_until = $1 WHERE id = $2").bind(until).bind(id).execute(&mut **tx).await?;
+    Ok(())
 }
 
 pub async fn mark_done(tx: &mut Tx, id: i64) -> Result<(), StoreError> {

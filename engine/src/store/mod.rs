@@ -8,10 +8,12 @@
 //! - [`cases`]: case rows, numbers, workflow versions, task assignments.
 //! - [`audit`]: the hash-chained audit trail and its verification.
 //! - [`effects`]: outbox, timers, ledger reservations, idempotency keys.
+//! - [`mail`]: link tokens (hashed) and the log of rendered emails.
 
 pub mod audit;
 pub mod cases;
 pub mod effects;
+pub mod mail;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};

@@ -1,0 +1,559 @@
+//! Email delivery: turns `email` outbox rows into rendered messages with personal decision
+//! links, and hands them to SMTP or, with no SMTP server configured, to `.eml` files.
+//!
+//! Each row goes through three steps. (1) In one transaction: render, mint the link tokens
+//! (stored as hashes) and archive the message under the row's id. (2) Send, outside any
+//! transaction. (3) Mark the row done, or schedule a retry with backoff. A retry sends the
+//! archived message again, with the same Message-ID and the same links, so a crash between
+//! sending and marking can at worst repeat one identical email, never make a different one.
+
+use beslut_engine::definition::model::{Definition, FieldType, StateKind};
+use beslut_engine::diagnostic::Lang;
+use beslut_engine::runtime::{Case, Effect, NoticeKind, Party, Task};
+use beslut_engine::service::Engine;
+use beslut_engine::store::{effects, mail as mail_store, millis};
+use beslut_notifications::links::{self, Claims, Purpose, Secret};
+use beslut_notifications::render::{self, EmailContext, Renderer};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// How long a decision link outlives its task's deadline.
+const GRACE_SECONDS: i64 = 7 * 24 * 3600;
+/// How long a link lives when its task has no deadline.
+const NO_DEADLINE_SECONDS: i64 = 60 * 24 * 3600;
+/// A row is retried this many times before it is kept as `dead`.
+const MAX_ATTEMPTS: i64 = 12;
+/// How long a worker may hold a row while sending.
+const LEASE_MS: i64 = 5 * 60_000;
+
+/// A message ready to go out.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub message_id: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+/// Why sending failed; permanent failures are not retried.
+#[derive(Debug)]
+pub struct SendError {
+    pub permanent: bool,
+    pub message: String,
+}
+
+/// Where messages go: an SMTP server, or files.
+#[async_trait::async_trait]
+pub trait Transport: Send + Sync {
+    async fn send(&self, from: &str, message: &Outgoing) -> Result<(), SendError>;
+}
+
+/// Writes each message as `DIR/OUTBOX-ID.eml`; used when no SMTP server is configured, so a
+/// first run on a fresh machine shows the whole flow.
+pub struct FileTransport {
+    pub dir: PathBuf,
+}
+
+#[async_trait::async_trait]
+impl Transport for FileTransport {
+    async fn send(&self, from: &str, message: &Outgoing) -> Result<(), SendError> {
+        let built = build(from, message).map_err(|e| SendError { permanent: true, message: e })?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| SendError { permanent: false, message: e.to_string() })?;
+        let name = message.message_id.trim_matches(['<', '>']).replace(['@', '/'], "_");
+        let path = self.dir.join(format!("{name}.eml"));
+        std::fs::write(&path, built.formatted()).map_err(|e| SendError { permanent: false, message: e.to_string() })
+    }
+}
+
+/// SMTP through lettre, with a connection pool and timeouts.
+pub struct SmtpTransport {
+    pub inner: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+}
+
+/// How to reach an SMTP server.
+#[derive(Clone, Debug)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    /// `none` (local relays and tests), `starttls` or `tls`.
+    pub security: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl SmtpTransport {
+    pub fn new(config: &SmtpConfig) -> Result<SmtpTransport, String> {
+        use lettre::transport::smtp::authentication::Credentials;
+        type T = lettre::AsyncSmtpTransport<lettre::Tokio1Executor>;
+        let builder = match config.security.as_str() {
+            "none" => T::builder_dangerous(&config.host),
+            "starttls" => T::starttls_relay(&config.host).map_err(|e| e.to_string())?,
+            "tls" => T::relay(&config.host).map_err(|e| e.to_string())?,
+            other => return Err(format!("smtp security must be none, starttls or tls, not {other}")),
+        };
+        let mut builder = builder.port(config.port).timeout(Some(std::time::Duration::from_secs(30)));
+        if let (Some(user), Some(password)) = (&config.username, &config.password) {
+            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+        }
+        Ok(SmtpTransport { inner: builder.build() })
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for SmtpTransport {
+    async fn send(&self, from: &str, message: &Outgoing) -> Result<(), SendError> {
+        use lettre::AsyncTransport;
+        let built = build(from, message).map_err(|e| SendError { permanent: true, message: e })?;
+        self.inner
+            .send(built)
+            .await
+            .map(|_| ())
+            .map_err(|e| SendError { permanent: e.is_permanent(), message: e.to_string() })
+    }
+}
+
+/// A MIME message: text, and HTML as an alternative when there is one.
+fn build(from: &str, message: &Outgoing) -> Result<lettre::Message, String> {
+    use lettre::message::{MultiPart, SinglePart, header::ContentType};
+    let builder = lettre::Message::builder()
+        .from(from.parse().map_err(|e| format!("from {from}: {e}"))?)
+        .to(message.to.parse().map_err(|e| format!("to {}: {e}", message.to))?)
+        .subject(message.subject.clone())
+        .message_id(Some(message.message_id.clone()));
+    let text = SinglePart::builder().header(ContentType::TEXT_PLAIN).body(message.text.clone());
+    let body = match &message.html {
+        Some(html) => {
+            builder.multipart(MultiPart::alternative().singlepart(text).singlepart(SinglePart::html(html.clone())))
+        }
+        None => builder.singlepart(text),
+    };
+    body.map_err(|e| e.to_string())
+}
+
+/// What the mailer needs besides the engine.
+pub struct Mailer {
+    pub engine: Arc<Engine>,
+    pub renderer: Renderer,
+    pub secret: Secret,
+    /// The public address of the server, e.g. `https://beslut.kommun.se`.
+    pub base_url: String,
+    pub from: String,
+    pub sender_name: String,
+    pub transport: Box<dyn Transport>,
+}
+
+/// A sentence for logs.
+type Failure = String;
+
+impl Mailer {
+    pub fn new(
+        engine: Arc<Engine>,
+        secret: Secret,
+        base_url: &str,
+        transport: Box<dyn Transport>,
+    ) -> Result<Mailer, String> {
+        let renderer = Renderer::new(&engine.project.templates).map_err(|e| e.to_string())?;
+        Ok(Mailer {
+            engine,
+            renderer,
+            secret,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            from: "Beslut <beslut@localhost>".into(),
+            sender_name: "Beslut".into(),
+            transport,
+        })
+    }
+
+    /// Delivers every email row that is due; returns how many were sent.
+    pub async fn run_once(&self) -> Result<usize, Failure> {
+        let mut sent = 0;
+        while let Some((row, message)) = self.prepare_next().await? {
+            let result = self.transport.send(&self.from, &message).await;
+            sent += usize::from(result.is_ok());
+            self.finish(&row, result).await?;
+        }
+        Ok(sent)
+    }
+
+    /// Step 1: claims the next row, and renders and archives its message unless a previous
+    /// attempt did.
+    async fn prepare_next(&self) -> Result<Option<(effects::OutboxRow, Outgoing)>, Failure> {
+        let store = &self.engine.store;
+        let now = self.engine.now();
+        let mut tx = store.begin().await.map_err(text)?;
+        let Some(row) = effects::next_due(&mut tx, store.backend, "email", millis(now)).await.map_err(text)? else {
+            return Ok(None);
+        };
+        effects::lease(&mut tx, row.id, millis(now) + LEASE_MS).await.map_err(text)?;
+        let logged = match mail_store::logged_mail(&mut tx, row.id).await.map_err(text)? {
+            Some(logged) => logged,
+            None => {
+                let logged = self.render_row(&mut tx, &row).await?;
+                mail_store::log_mail(&mut tx, &logged, millis(now)).await.map_err(text)?;
+                logged
+            }
+        };
+        tx.commit().await.map_err(text)?;
+        let message = Outgoing {
+            message_id: logged.message_id,
+            to: logged.recipient,
+            subject: logged.subject,
+            text: logged.text,
+            html: logged.html,
+        };
+        Ok(Some((row, message)))
+    }
+
+    /// Step 3: done, or a retry after a backoff, or `dead` when it cannot succeed.
+    async fn finish(&self, row: &effects::OutboxRow, result: Result<(), SendError>) -> Result<(), Failure> {
+        let store = &self.engine.store;
+        let now = millis(self.engine.now());
+        let mut tx = store.begin().await.map_err(text)?;
+        match result {
+            Ok(()) => {
+                effects::mark_done(&mut tx, row.id).await.map_err(text)?;
+                mail_store::mark_sent(&mut tx, row.id, now).await.map_err(text)?;
+            }
+            Err(e) => {
+                let dead = e.permanent || row.attempts + 1 >= MAX_ATTEMPTS;
+                effects::mark_failed(&mut tx, row.id, &e.message, now + effects::backoff_ms(row.attempts), dead)
+                    .await
+                    .map_err(text)?;
+            }
+        }
+        tx.commit().await.map_err(text)
+    }
+
+    async fn render_row(
+        &self,
+        tx: &mut beslut_engine::store::Tx,
+        row: &effects::OutboxRow,
+    ) -> Result<mail_store::LoggedMail, Failure> {
+        let Effect::Notify { kind, template, to, task } = &row.effect else {
+            return Err(format!("outbox row {} is not an email", row.id));
+        };
+        let case =
+            beslut_engine::store::cases::load(tx, &row.case_id).await.map_err(text)?.ok_or("the case is gone")?;
+        let def = self.engine.definition_of(&case).await.map_err(|e| e.to_string())?;
+        let task = task.as_deref().and_then(|id| case.task(id));
+        let wants_links = matches!(kind, NoticeKind::TaskAssigned | NoticeKind::Reminder | NoticeKind::Escalation);
+        let mut links = Vec::new();
+        if let (Some(task), true) = (task, wants_links) {
+            for (action, label, comment_required) in task_actions(&def, task, to.lang) {
+                let token = self.mint(tx, &case, task, to, &action, row.id).await?;
+                links.push(render::ActionLink { label, url: format!("{}/d/{token}", self.base_url), comment_required });
+            }
+        }
+        let context = self.context(&case, &def, task, to, links.clone(), *kind);
+        let email = self.renderer.render(template, &context).map_err(|e| e.to_string())?;
+        let host = self
+            .base_url
+            .split("://")
+            .nth(1)
+            .unwrap_or("beslut")
+            .split('/')
+            .next()
+            .unwrap_or("beslut")
+            .split(':')
+            .next()
+            .unwrap_or("beslut");
+        let links_json = json!(links.iter().map(|l| json!({ "label": l.label, "url": l.url })).collect::<Vec<_>>());
+        Ok(mail_store::LoggedMail {
+            outbox_id: row.id,
+            case_id: case.id.clone(),
+            message_id: format!("<outbox-{}.{}@{host}>", row.id, case.id),
+            recipient: to.email.clone(),
+            subject: email.subject,
+            text: email.text,
+            html: email.html,
+            links: links_json.to_string(),
+            sent_at: None,
+        })
+    }
+
+    /// A token for one recipient, task and action; only its hash is stored.
+    async fn mint(
+        &self,
+        tx: &mut beslut_engine::store::Tx,
+        case: &Case,
+        task: &Task,
+        to: &Party,
+        action: &str,
+        outbox_id: i64,
+    ) -> Result<String, Failure> {
+        let now = self.engine.now().as_second();
+        let expires = task.deadline.map_or(now + NO_DEADLINE_SECONDS, |d| d.as_second() + GRACE_SECONDS);
+        let claims = Claims {
+            purpose: Purpose::Decide,
+            case: case.id.clone(),
+            task: task.id.clone(),
+            recipient: to.email.to_lowercase(),
+            action: action.to_string(),
+            expires,
+            nonce: links::nonce(),
+        };
+        let token = links::sign(&self.secret, &claims);
+        let stored = mail_store::StoredLink {
+            purpose: "decide".into(),
+            case_id: case.id.clone(),
+            task_id: task.id.clone(),
+            recipient: claims.recipient.clone(),
+            action: action.into(),
+            expires_at: expires,
+            used_at: None,
+        };
+        mail_store::insert_link(tx, &links::token_hash(&token), &stored, now * 1000, Some(outbox_id))
+            .await
+            .map_err(text)?;
+        Ok(token)
+    }
+
+    fn context(
+        &self,
+        case: &Case,
+        def: &Definition,
+        task: Option<&Task>,
+        to: &Party,
+        actions: Vec<render::ActionLink>,
+        kind: NoticeKind,
+    ) -> EmailContext {
+        let lang = to.lang;
+        let state_label = def.state(&case.state).map(|s| s.label.get(lang).to_string()).unwrap_or_default();
+        let outcome_label = match &case.status {
+            beslut_engine::runtime::Status::Closed { outcome, .. } => {
+                beslut_engine::definition::model::Outcome::from(*outcome).label(lang).to_string()
+            }
+            beslut_engine::runtime::Status::Open => String::new(),
+        };
+        EmailContext {
+            sender: render::Sender { name: self.sender_name.clone() },
+            recipient: render::Recipient { name: to.name.clone(), email: to.email.clone() },
+            case: render::CaseInfo {
+                number: case.number.clone(),
+                title: title(def, case),
+                workflow_name: def.name.get(lang).to_string(),
+                url: format!("{}/arenden/{}", self.base_url, case.id),
+                state_label,
+                outcome_label,
+            },
+            data: formatted_data(def, case, lang),
+            fields: key_fields(def, case, lang),
+            task: task.map(|t| self.task_info(def, case, t, to)),
+            actions,
+            decision: decision_info(case, task, kind),
+            lang,
+        }
+    }
+
+    fn task_info(&self, def: &Definition, case: &Case, task: &Task, to: &Party) -> render::TaskInfo {
+        let lang = to.lang;
+        let state = def.state(&task.state);
+        let (label, description) = match (state.map(|s| &s.kind), &task.branch) {
+            (Some(StateKind::Parallel(p)), Some(b)) => {
+                let branch = p.branches.iter().find(|x| &x.id == b);
+                (
+                    branch.map(|x| x.label.get(lang).to_string()).unwrap_or_default(),
+                    state.and_then(|s| s.description.as_ref()).map(|d| d.get(lang).to_string()),
+                )
+            }
+            _ => (
+                state.map(|s| s.label.get(lang).to_string()).unwrap_or_default(),
+                state.and_then(|s| s.description.as_ref()).map(|d| d.get(lang).to_string()),
+            ),
+        };
+        let on_behalf_of = task
+            .assignees
+            .iter()
+            .find(|a| a.party.email.eq_ignore_ascii_case(&to.email))
+            .and_then(|a| a.on_behalf_of.as_deref())
+            .map(|id| self.engine.project.directory.person(id).map_or(id.to_string(), |p| p.name.clone()))
+            .unwrap_or_default();
+        render::TaskInfo {
+            label,
+            description: description.unwrap_or_default(),
+            deadline: task.deadline.map(|d| swedish_time(d, lang)).unwrap_or_default(),
+            url: format!("{}/arenden/{}#{}", self.base_url, case.id, task.id),
+            escalated: task.escalated,
+            on_behalf_of,
+        }
+    }
+}
+
+fn text(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// The actions of a task as (id, label, comment required).
+fn task_actions(def: &Definition, task: &Task, lang: Lang) -> Vec<(String, String, bool)> {
+    let Some(state) = def.state(&task.state) else { return Vec::new() };
+    let Some(task_def) = beslut_engine::runtime::apply::task_def(state, task.branch.as_deref()) else {
+        return Vec::new();
+    };
+    task_def
+        .actions
+        .iter()
+        .map(|a| {
+            (
+                a.id.clone(),
+                a.label.get(lang).to_string(),
+                a.comment == beslut_engine::definition::model::CommentRule::Required,
+            )
+        })
+        .collect()
+}
+
+fn title(def: &Definition, case: &Case) -> String {
+    let Some(template) = &def.title else { return def.name.sv.clone() };
+    let mut hb = handlebars::Handlebars::new();
+    hb.register_escape_fn(handlebars::no_escape);
+    hb.render_template(&template.source, &json!({ "data": case.data })).unwrap_or_else(|_| def.name.sv.clone())
+}
+
+/// The case's data by field id, formatted for reading (money in kronor, enums by label).
+fn formatted_data(def: &Definition, case: &Case, lang: Lang) -> serde_json::Map<String, Value> {
+    def.all_fields()
+        .into_iter()
+        .map(|f| {
+            (f.id.clone(), Value::String(case.data.get(&f.id).map(|v| format_value(f, v, lang)).unwrap_or_default()))
+        })
+        .collect()
+}
+
+/// The short fields with a value, as label and value pairs.
+fn key_fields(def: &Definition, case: &Case, lang: Lang) -> Vec<render::LabelValue> {
+    def.data
+        .iter()
+        .filter(|f| !f.multiline)
+        .filter_map(|f| {
+            case.data
+                .get(&f.id)
+                .map(|v| render::LabelValue { label: f.label.get(lang).to_string(), value: format_value(f, v, lang) })
+        })
+        .filter(|lv| !lv.value.is_empty())
+        .take(8)
+        .collect()
+}
+
+fn format_value(field: &beslut_engine::definition::model::Field, value: &Value, lang: Lang) -> String {
+    match (field.kind, value) {
+        (FieldType::Money, Value::Number(n)) => format!("{} kr", group_thousands(n.as_f64().unwrap_or_default())),
+        (FieldType::Boolean, Value::Bool(b)) => match (b, lang) {
+            (true, Lang::Sv) => "ja".into(),
+            (false, Lang::Sv) => "nej".into(),
+            (true, Lang::En) => "yes".into(),
+            (false, Lang::En) => "no".into(),
+        },
+        (FieldType::Enum, Value::String(s)) => {
+            field.values.iter().find(|v| &v.id == s).map_or(s.clone(), |v| v.label.get(lang).to_string())
+        }
+        (_, Value::String(s)) => s.clone(),
+        (_, Value::Null) => String::new(),
+        (_, other) => other.to_string(),
+    }
+}
+
+/// `1250000.5` → `1 250 000,50`, as Swedish writes amounts.
+pub fn group_thousands(amount: f64) -> String {
+    let whole = amount.trunc().abs() as u64;
+    let digits = whole.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('\u{a0}');
+        }
+        out.push(c);
+    }
+    let sign = if amount < 0.0 { "-" } else { "" };
+    let cents = ((amount.abs() - amount.abs().trunc()) * 100.0).round() as u64;
+    if cents == 0 { format!("{sign}{out}") } else { format!("{sign}{out},{cents:02}") }
+}
+
+/// `fredag 4 december 2026 kl. 15.00` (or `Friday 4 December 2026 at 15:00`), Stockholm time.
+pub fn swedish_time(at: jiff::Timestamp, lang: Lang) -> String {
+    let zone = jiff::tz::TimeZone::get("Europe/Stockholm").unwrap_or(jiff::tz::TimeZone::UTC);
+    let t = at.to_zoned(zone);
+    let weekday = t.weekday().to_monday_zero_offset() as usize;
+    let month = t.month() as usize - 1;
+    match lang {
+        Lang::Sv => {
+            const DAYS: [&str; 7] = ["måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag"];
+            const MONTHS: [&str; 12] = [
+                "januari",
+                "februari",
+                "mars",
+                "april",
+                "maj",
+                "juni",
+                "juli",
+                "augusti",
+                "september",
+                "oktober",
+                "november",
+                "december",
+            ];
+            format!(
+                "{} {} {} {} kl. {:02}.{:02}",
+                DAYS[weekday],
+                t.day(),
+                MONTHS[month],
+                t.year(),
+                t.hour(),
+                t.minute()
+            )
+        }
+        Lang::En => {
+            const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+            const MONTHS: [&str; 12] = [
+                "January",
+                "February",
+                "March",
+                "April",
+                "May",
+                "June",
+                "July",
+                "August",
+                "September",
+                "October",
+                "November",
+                "December",
+            ];
+            format!("{} {} {} {} at {:02}:{:02}", DAYS[weekday], t.day(), MONTHS[month], t.year(), t.hour(), t.minute())
+        }
+    }
+}
+
+/// The decision an email reports: the task's own, or the case's latest.
+fn decision_info(case: &Case, task: Option<&Task>, kind: NoticeKind) -> Option<render::DecisionInfo> {
+    let decided = match kind {
+        NoticeKind::TaskClosed | NoticeKind::Delegated => task.and_then(|t| t.decision.as_ref()),
+        NoticeKind::CaseDecided => case.tasks.iter().rev().find_map(|t| t.decision.as_ref()),
+        _ => None,
+    };
+    Some(match decided {
+        Some(d) => render::DecisionInfo {
+            action: d.action_label.clone(),
+            by: d.by_name.clone(),
+            comment: d.comment.clone().unwrap_or_default(),
+            at: swedish_time(d.at, Lang::Sv),
+        },
+        None => {
+            render::DecisionInfo { action: String::new(), by: String::new(), comment: String::new(), at: String::new() }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_and_times_read_as_in_sweden() {
+        assert_eq!(group_thousands(1_250_000.5), "1\u{a0}250\u{a0}000,50");
+        assert_eq!(group_thousands(999.0), "999");
+        let at: jiff::Timestamp = "2026-12-04T14:00:00Z".parse().unwrap();
+        assert_eq!(swedish_time(at, Lang::Sv), "fredag 4 december 2026 kl. 15.00");
+        assert_eq!(swedish_time(at, Lang::En), "Friday 4 December 2026 at 15:00");
+    }
+}

@@ -1,0 +1,171 @@
+//! Email delivery against a real SMTP server over TCP (Debian's python3-aiosmtpd): task emails
+//! with personal decision links, retries that resend the identical message, and nothing sent
+//! twice.
+
+use beslut::mail::{FileTransport, Mailer, SmtpConfig, SmtpTransport, Transport};
+use beslut_engine::project::Project;
+use beslut_engine::runtime::{Channel, Party};
+use beslut_engine::service::Engine;
+use beslut_engine::store::Store;
+use beslut_notifications::links::{self, Secret};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+/// A running aiosmtpd; killed when dropped.
+pub struct SmtpServer {
+    child: Child,
+    pub port: u16,
+    pub maildir: PathBuf,
+}
+
+impl SmtpServer {
+    pub fn start(dir: &Path) -> SmtpServer {
+        let maildir = dir.join("maildir");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(crate::root().join("tests/support/smtp_server.py"))
+            .arg(&maildir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 with aiosmtpd (apt-get install python3-aiosmtpd; scripts/test.sh installs it)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().parse().unwrap_or_else(|_| panic!("the SMTP server printed {line:?}"));
+        SmtpServer { child, port, maildir }
+    }
+
+    /// Every received message, as raw text.
+    pub fn messages(&self) -> Vec<String> {
+        let new = self.maildir.join("new");
+        let Ok(entries) = std::fs::read_dir(&new) else { return Vec::new() };
+        let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+        files.sort();
+        files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn engine(dir: &Path) -> Arc<Engine> {
+    let store = Store::open_sqlite(&dir.join("data")).await.unwrap();
+    let project = Project::load(&crate::root().join("workflows")).unwrap();
+    let now: jiff::Timestamp = "2026-11-23T08:00:00Z".parse().unwrap();
+    Arc::new(Engine::new(store, project).with_clock(Arc::new(move || now)))
+}
+
+fn andring() -> serde_json::Map<String, serde_json::Value> {
+    serde_json::json!({
+        "rubrik": "Nytt ärendehanteringssystem", "beskrivning": "Ersätter gammalt system", "syfte": "Effektivare handläggning",
+        "forvaltning": "sbf", "forslagsstallare": "tomas-lindberg", "kostnad": 250000, "tidplan": "2027",
+        "bruttonytta": 400000, "kostnader": "Licens 50 000 kr/år", "nyttostruktur": "Tidsbesparing",
+        "riskanalys": "Låg", "nyttoansvarig": "tomas-lindberg"
+    })
+    .as_object()
+    .unwrap()
+    .clone()
+}
+
+fn tomas(engine: &Engine) -> Party {
+    beslut_engine::runtime::assign::party(engine.project.directory.person("tomas-lindberg").unwrap())
+}
+
+/// The `/d/…` links in a message's text part.
+pub fn decision_links(message: &str) -> Vec<String> {
+    let unfolded = message.replace("=\r\n", "").replace("=\n", "");
+    unfolded
+        .split_whitespace()
+        .filter(|w| w.contains("/d/"))
+        .map(|w| w.trim_end_matches(['.', ',', ')']).to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn task_emails_reach_a_real_smtp_server_with_personal_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start(dir.path());
+    let engine = engine(dir.path()).await;
+    let case = engine.start("andring-av-it", andring(), tomas(&engine), Channel::Api, None).await.unwrap();
+    let secret = Secret::generate();
+    let config = SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: smtp.port,
+        security: "none".into(),
+        username: None,
+        password: None,
+    };
+    let transport: Box<dyn Transport> = Box::new(SmtpTransport::new(&config).unwrap());
+    let mailer = Mailer::new(engine.clone(), secret.clone(), "http://127.0.0.1:8080", transport).unwrap();
+    let sent = mailer.run_once().await.unwrap();
+    assert!(sent >= 1);
+    assert_eq!(mailer.run_once().await.unwrap(), 0, "nothing is sent twice");
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), sent);
+    let task_mail = messages.iter().find(|m| m.contains("Subject: Uppgift")).expect("a task email");
+    let assignee = &case.tasks[0].assignees[0].party.email;
+    assert!(task_mail.contains(&format!("To: {assignee}")), "{task_mail}");
+    assert!(task_mail.contains("Message-ID: <outbox-"), "{task_mail}");
+    let urls = decision_links(task_mail);
+    assert_eq!(urls.len() % 3, 0, "three actions, in the text and the HTML part: {urls:?}");
+    let token = urls[0].rsplit("/d/").next().unwrap();
+    let claims = links::verify(&secret, token, jiff::Timestamp::now().as_second()).unwrap();
+    assert_eq!((claims.case.as_str(), claims.recipient.as_str()), (case.id.as_str(), assignee.as_str()));
+    let stored = beslut_engine::store::mail::link(&engine.store.pool, &links::token_hash(token)).await.unwrap();
+    assert!(stored.is_some(), "the token's hash is stored");
+}
+
+/// A transport that fails the first time, then writes files.
+struct Flaky {
+    failed: std::sync::Mutex<bool>,
+    files: FileTransport,
+}
+
+#[async_trait::async_trait]
+impl Transport for Flaky {
+    async fn send(&self, from: &str, message: &beslut::mail::Outgoing) -> Result<(), beslut::mail::SendError> {
+        let first_attempt = !std::mem::replace(&mut *self.failed.lock().unwrap(), true);
+        if first_attempt {
+            return Err(beslut::mail::SendError { permanent: false, message: "421 try again later".into() });
+        }
+        self.files.send(from, message).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_delivery_is_retried_with_the_identical_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    engine.start("andring-av-it", andring(), tomas(&engine), Channel::Api, None).await.unwrap();
+    let files = dir.path().join("mail");
+    let transport =
+        Box::new(Flaky { failed: std::sync::Mutex::new(false), files: FileTransport { dir: files.clone() } });
+    let mailer = Mailer::new(engine.clone(), Secret::generate(), "http://localhost:8080", transport).unwrap();
+    mailer.run_once().await.unwrap();
+    let first = beslut_engine::store::mail::recent(&engine.store.pool, None, 10).await.unwrap();
+    let failed: Vec<_> = first.iter().filter(|m| m.sent_at.is_none()).collect();
+    assert_eq!(failed.len(), 1, "one message waits for its retry");
+    // The retry is due after the backoff.
+    let later: jiff::Timestamp = "2026-11-23T09:00:00Z".parse().unwrap();
+    let engine = Arc::new(
+        Engine::new(engine.store.clone(), Project::load(&crate::root().join("workflows")).unwrap())
+            .with_clock(Arc::new(move || later)),
+    );
+    let transport = Box::new(FileTransport { dir: files.clone() });
+    let mailer = Mailer::new(engine.clone(), Secret::generate(), "http://localhost:8080", transport).unwrap();
+    assert_eq!(mailer.run_once().await.unwrap(), 1);
+    let after = beslut_engine::store::mail::recent(&engine.store.pool, None, 10).await.unwrap();
+    let retried = after.iter().find(|m| m.outbox_id == failed[0].outbox_id).unwrap();
+    assert_eq!(
+        (retried.message_id.as_str(), retried.text.as_str()),
+        (failed[0].message_id.as_str(), failed[0].text.as_str())
+    );
+    assert!(retried.sent_at.is_some());
+    let written = std::fs::read_dir(&files).unwrap().count();
+    assert_eq!(written, after.len(), "one file per message, none twice");
+}

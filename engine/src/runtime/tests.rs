@@ -439,3 +439,195 @@ fn stale_timers_change_nothing() {
     assert_eq!(sim.send(&id, timer, Channel::Timer), Err(Error::CaseClosed));
     assert_eq!(sim.case(&id), &before);
 }
+
+/// One data-driven helper for every construct: start a case of `workflow` with `data`, apply
+/// `steps` written as short sentences, and compare the outcome with `expected`
+/// (`state=… outcome=…`, plus `refused=N` when N steps must be refused).
+///
+/// Steps: `decide PERSON ACTION [comment | {form JSON}]`, `delegate PERSON TO`,
+/// `advance TIMESTAMP`, `withdraw PERSON`, `signal NAME JSON`.
+fn check(workflows: &[(&str, &str)], workflow: &str, at: &str, data: Value, steps: &[&str], expected: &str) {
+    let f = fixture(workflows);
+    let mut sim = f.sim(at);
+    let id = sim.start(workflow, data.as_object().cloned().unwrap_or_default(), starter()).unwrap();
+    let mut refused = 0;
+    for step in steps {
+        // A signal's payload and a decision's form are JSON with spaces: keep them whole.
+        let words: Vec<&str> = step.splitn(if step.starts_with("signal") { 3 } else { 4 }, ' ').collect();
+        let result = match words.as_slice() {
+            ["decide", who, action] => sim.decide(&holder(&sim, &id, who), who, action, None, Map::new()),
+            ["decide", who, action, form] if form.starts_with('{') => {
+                sim.decide(&holder(&sim, &id, who), who, action, None, serde_json::from_str(form).unwrap())
+            }
+            ["decide", who, action, comment] => {
+                sim.decide(&holder(&sim, &id, who), who, action, Some(comment), Map::new())
+            }
+            ["delegate", who, to] => {
+                let task = sim.tasks_for(&id, who).first().map(|t| t.id.clone()).unwrap_or_default();
+                sim.send(
+                    &id,
+                    Command::Delegate { task, actor: who.to_string(), to: to.to_string(), comment: None },
+                    Channel::Api,
+                )
+            }
+            ["advance", to] => sim.advance_to(to.parse().unwrap()),
+            ["withdraw", who] => {
+                sim.send(&id, Command::Withdraw { actor: who.to_string(), comment: None }, Channel::Api)
+            }
+            ["signal", name, payload] => {
+                let command =
+                    Command::Signal { name: name.to_string(), payload: serde_json::from_str(payload).unwrap() };
+                sim.send(&id, command, Channel::Webhook)
+            }
+            _ => panic!("unknown step: {step}"),
+        };
+        refused += usize::from(result.is_err());
+    }
+    let case = sim.case(&id);
+    let outcome =
+        outcome(case).map_or("open".to_string(), |o| serde_json::to_value(o).unwrap().as_str().unwrap().to_string());
+    let actual = format!("state={} outcome={outcome} refused={refused}", case.state);
+    let wanted = if expected.contains("refused=") { expected.to_string() } else { format!("{expected} refused=0") };
+    assert_eq!(actual, wanted, "steps: {steps:?}");
+}
+
+/// The case of `id`'s family (itself or a sub-case) where `who` holds an open task.
+fn holder(sim: &Sim<'_>, id: &str, who: &str) -> String {
+    let family = sim.cases.keys().filter(|k| *k == id || k.starts_with(&format!("{id}-")));
+    family.clone().find(|k| !sim.tasks_for(k, who).is_empty()).unwrap_or(&id.to_string()).clone()
+}
+
+#[test]
+fn every_construct_through_one_helper() {
+    let simple = [("enkel", SIMPLE)];
+    let data = json!({ "rubrik": "R", "forvaltning": "kf", "kostnad": 90000 });
+    let cheap = json!({ "rubrik": "R", "forvaltning": "kf", "kostnad": 10 });
+    let t0 = "2026-03-02T08:00:00Z";
+    // A task whose form is required, a choice on money, a second task, an end.
+    let approve = r#"decide anna godkann {"bedomning": "Bra"}"#;
+    check(
+        &simple,
+        "enkel",
+        t0,
+        data.clone(),
+        &["decide anna godkann", approve, "decide chef godkann"],
+        "state=godkand outcome=approved refused=1",
+    );
+    check(&simple, "enkel", t0, cheap.clone(), &[approve], "state=godkand outcome=approved");
+    check(&simple, "enkel", t0, cheap.clone(), &["decide anna avsla För dyrt"], "state=avslagen outcome=rejected");
+    // Refusals: wrong person, missing comment.
+    check(
+        &simple,
+        "enkel",
+        t0,
+        cheap.clone(),
+        &["decide bo avsla x", "decide anna avsla"],
+        "state=granskning outcome=open refused=2",
+    );
+    // Escalation after 5 working days, then the escalated person decides.
+    check(
+        &simple,
+        "enkel",
+        t0,
+        cheap.clone(),
+        &["advance 2026-03-09T08:00:00Z", "decide chef avsla Nej"],
+        "state=avslagen outcome=rejected",
+    );
+    // A timeout that takes a named action (the chief's 3 days pass).
+    check(
+        &simple,
+        "enkel",
+        t0,
+        data.clone(),
+        &[approve, "advance 2026-03-06T08:00:00Z"],
+        "state=avslagen outcome=rejected",
+    );
+    // A substitute decides for the absent IT-samordnare.
+    check(
+        &simple,
+        "enkel",
+        "2026-07-10T08:00:00Z",
+        cheap.clone(),
+        &["decide anna avsla Nej", "decide bo avsla Nej"],
+        "state=avslagen outcome=rejected refused=1",
+    );
+    // Withdrawal by the starter only; delegation.
+    check(
+        &simple,
+        "enkel",
+        t0,
+        cheap.clone(),
+        &["withdraw anna", "withdraw starter"],
+        "state=aterkallad outcome=withdrawn refused=1",
+    );
+    check(
+        &simple,
+        "enkel",
+        t0,
+        cheap.clone(),
+        &["delegate anna s1", "decide s1 avsla Nej"],
+        "state=avslagen outcome=rejected",
+    );
+    // Parallel reviews: all with veto, 2 of 3 with early failure, any.
+    let veto = REVIEW.replace("JOIN", "all").replace("VETO", "true");
+    check(
+        &[("granskning", &veto)],
+        "granskning",
+        t0,
+        json!({}),
+        &["decide s1 ja", "decide s2 nej"],
+        "state=nej outcome=rejected",
+    );
+    let two = REVIEW.replace("JOIN", "2 of 3").replace("VETO", "false");
+    check(
+        &[("granskning", &two)],
+        "granskning",
+        t0,
+        json!({}),
+        &["decide s1 nej", "decide s2 nej"],
+        "state=nej outcome=rejected",
+    );
+    check(
+        &[("granskning", &two)],
+        "granskning",
+        t0,
+        json!({}),
+        &["decide s1 ja", "decide s3 ja"],
+        "state=ja outcome=approved",
+    );
+    let any = REVIEW.replace("JOIN", "any").replace("VETO", "false");
+    check(&[("granskning", &any)], "granskning", t0, json!({}), &["decide s2 ja"], "state=ja outcome=approved");
+    // Review branches time out into a no vote.
+    check(
+        &[("granskning", &two)],
+        "granskning",
+        t0,
+        json!({}),
+        &["decide s1 ja", "advance 2026-03-05T08:00:00Z"],
+        "state=nej outcome=rejected",
+    );
+    // A ledger: the fourth grant of 300 does not fit a frame of 1000.
+    let grant = json!({ "portfolj": "a", "ar": 2026, "belopp": 300 });
+    check(&[("bidrag", GRANT)], "bidrag", t0, grant, &["decide chef bevilja"], "state=beviljad outcome=approved");
+    // A signal with stored data, then a sub-workflow whose approval completes the parent.
+    let family = [("foralder", PARENT), ("barn", CHILD)];
+    check(
+        &family,
+        "foralder",
+        t0,
+        json!({}),
+        &["signal annan {}", "signal plan {\"id\": \"P\"}", "decide chef ja"],
+        "state=klar outcome=completed refused=1",
+    );
+    // The child's timeout ends it as rejected, and the parent takes `otherwise`.
+    check(
+        &family,
+        "foralder",
+        t0,
+        json!({}),
+        &["signal plan {}", r#"signal plan {"id": "P"}"#, "advance 2026-03-04T08:00:00Z"],
+        "state=avbruten outcome=cancelled refused=1",
+    );
+    // A wait that times out.
+    check(&family, "foralder", t0, json!({}), &["advance 2026-03-13T08:00:00Z"], "state=avbruten outcome=cancelled");
+}

@@ -138,6 +138,12 @@ enum Command {
     /// Apply a stream of commands (JSON lines, each with an idempotency key), printing an
     /// acknowledgement after each commit; safe to run again after a crash.
     Apply { file: PathBuf },
+    /// Run the server: decision links, pages and the background workers.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, env = "BESLUT_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
     /// Run every worker once: due timers, sub-cases, then email (SMTP from BESLUT_SMTP_HOST,
     /// else .eml files in the data folder).
     Work,
@@ -226,6 +232,9 @@ fn run_case_command(target: &commands::Target, command: Command) -> ExitCode {
         if let Command::Work = command {
             return commands::work(engine, &target.data_dir).await.map(|_| true);
         }
+        if let Command::Serve { listen } = &command {
+            return commands::serve(engine, &target.data_dir, listen).await.map(|_| true);
+        }
         case_command(&engine, command).await
     });
     match result {
@@ -271,7 +280,7 @@ async fn case_command(engine: &beslut_engine::service::Engine, command: Command)
         Command::Override { case, to, who, reason } => {
             commands::command(engine, &case, C::Override { admin: who, reason, to }).await?
         }
-        Command::Check { .. } | Command::Graph { .. } | Command::Schema | Command::Work => {}
+        Command::Check { .. } | Command::Graph { .. } | Command::Schema | Command::Work | Command::Serve { .. } => {}
     }
     Ok(true)
 }

@@ -370,3 +370,26 @@ pub async fn work(engine: std::sync::Arc<Engine>, data_dir: &Path) -> Result<(),
     out!("{fired} tidsgränser, {internal} delärenden, {sent} e-postmeddelanden skickade");
     Ok(())
 }
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn serve(engine: std::sync::Arc<Engine>, data_dir: &Path, listen: &str) -> Result<(), String> {
+    let base_url = std::env::var("BESLUT_PUBLIC_URL").unwrap_or_else(|_| format!("http://{listen}"));
+    let dev_mail = std::env::var("BESLUT_SMTP_HOST").is_err();
+    let secret = link_secret(data_dir)?;
+    let mut mailer = crate::mail::Mailer::new(engine.clone(), secret.clone(), &base_url, transport(data_dir)?)?;
+    if let Ok(from) = std::env::var("BESLUT_MAIL_FROM") {
+        mailer.from = from;
+    }
+    if let Ok(name) = std::env::var("BESLUT_ORGANISATION") {
+        mailer.sender_name = name;
+    }
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("kan inte lyssna på {listen}: {e}"))?;
+    let state =
+        crate::web::AppState { engine, secret, base_url: base_url.clone(), dev_mail, limiter: Default::default() };
+    eprintln!("beslut: lyssnar på http://{listen} (publik adress {base_url})");
+    if dev_mail {
+        eprintln!("beslut: utvecklingsbrevlådan: {base_url}/dev/mail");
+    }
+    crate::serve::serve(listener, state, mailer, crate::serve::signal()).await.map_err(|e| e.to_string())
+}

@@ -404,7 +404,8 @@ fn task_actions(def: &Definition, task: &Task, lang: Lang) -> Vec<(String, Strin
         .collect()
 }
 
-fn title(def: &Definition, case: &Case) -> String {
+/// A case's title from the workflow's `title` template, or the workflow's name.
+pub fn title(def: &Definition, case: &Case) -> String {
     let Some(template) = &def.title else { return def.name.sv.clone() };
     let mut hb = handlebars::Handlebars::new();
     hb.register_escape_fn(handlebars::no_escape);

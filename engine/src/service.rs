@@ -361,6 +361,39 @@ impl Engine {
         Ok(def)
     }
 
+    /// Queues a fresh task email (with new links) for a person who still holds an open task, as
+    /// asked for from an expired link's page; false when the task is closed or no longer theirs.
+    pub async fn resend_task_email(&self, case_id: &str, task_id: &str, recipient: &str) -> Result<bool, Error> {
+        let mut tx = self.store.begin().await?;
+        let case = cases::load(&mut tx, case_id).await?.ok_or_else(|| Error::NoSuchCase(case_id.into()))?;
+        let Some(task) = case.task(task_id).filter(|t| t.is_open()) else { return Ok(false) };
+        let Some(assignment) = task.assignment_of(recipient) else { return Ok(false) };
+        let def = self.definition(&mut tx, &case.workflow, &case.definition_hash).await?;
+        let template = def
+            .state(&task.state)
+            .and_then(|s| runtime::apply::task_def(s, task.branch.as_deref()))
+            .map_or("task".to_string(), |t| t.email.name.clone());
+        let now = self.now();
+        let notice = Effect::Notify {
+            kind: runtime::NoticeKind::TaskAssigned,
+            template,
+            to: assignment.party.clone(),
+            task: Some(task_id.into()),
+        };
+        effects::enqueue(&mut tx, &case.id, "email", &notice, millis(now)).await?;
+        let entry = runtime::AuditEntry {
+            at: now,
+            actor: recipient.to_string(),
+            channel: Channel::EmailLink,
+            what: "link.renewed".into(),
+            detail: serde_json::json!({ "task": task_id }),
+        };
+        audit::append(&mut tx, &case.id, &[entry]).await?;
+        audit::set_head(&mut tx, &case.id).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(true)
+    }
+
     /// Loads a case by id or number.
     pub async fn case(&self, id: &str) -> Result<Case, Error> {
         let mut tx = self.store.pool.begin().await.map_err(StoreError::from)?;

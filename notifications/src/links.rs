@@ -122,6 +122,30 @@ pub fn verify(secret: &Secret, token: &str, now: i64) -> Result<Claims, LinkErro
     Ok(claims)
 }
 
+/// A per-page form token: binds a confirmation page (the token's hash and the hash of the text
+/// shown) and when it was issued, so a POST must come from a page this server rendered.
+pub fn csrf(secret: &Secret, token_hash: &str, shown: &str, issued: i64) -> String {
+    let mut mac = secret.mac();
+    mac.update(format!("csrf\u{1f}{token_hash}\u{1f}{shown}\u{1f}{issued}").as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// Checks a form token in constant time; pages older than `max_age` seconds are refused.
+pub fn verify_csrf(
+    secret: &Secret,
+    value: &str,
+    token_hash: &str,
+    shown: &str,
+    issued: i64,
+    now: i64,
+    max_age: i64,
+) -> bool {
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(value) else { return false };
+    let mut mac = secret.mac();
+    mac.update(format!("csrf\u{1f}{token_hash}\u{1f}{shown}\u{1f}{issued}").as_bytes());
+    mac.verify_slice(&bytes).is_ok() && issued <= now && now - issued <= max_age
+}
+
 /// What the database keeps of a token.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))

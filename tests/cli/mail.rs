@@ -76,14 +76,43 @@ fn tomas(engine: &Engine) -> Party {
     beslut_engine::runtime::assign::party(engine.project.directory.person("tomas-lindberg").unwrap())
 }
 
-/// The `/d/…` links in a message's text part.
+/// A raw message with its quoted-printable parts decoded (`=C3=A4` → `ä`, soft breaks joined).
+pub fn decoded(message: &str) -> String {
+    let joined = message.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'=', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The distinct `/d/…` links in a message (text and HTML parts).
 pub fn decision_links(message: &str) -> Vec<String> {
-    let unfolded = message.replace("=\r\n", "").replace("=\n", "");
-    unfolded
-        .split_whitespace()
-        .filter(|w| w.contains("/d/"))
-        .map(|w| w.trim_end_matches(['.', ',', ')']).to_string())
-        .collect()
+    let text = decoded(message);
+    let mut found: Vec<String> = Vec::new();
+    for (start, _) in text.match_indices("http") {
+        let url: String =
+            text[start..].chars().take_while(|c| !c.is_whitespace() && !matches!(c, '"' | '<' | '>' | '\'')).collect();
+        if url.contains("/d/") && !found.contains(&url) {
+            found.push(url);
+        }
+    }
+    found
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -112,7 +141,7 @@ async fn task_emails_reach_a_real_smtp_server_with_personal_links() {
     assert!(task_mail.contains(&format!("To: {assignee}")), "{task_mail}");
     assert!(task_mail.contains("Message-ID: <outbox-"), "{task_mail}");
     let urls = decision_links(task_mail);
-    assert_eq!(urls.len() % 3, 0, "three actions, in the text and the HTML part: {urls:?}");
+    assert_eq!(urls.len(), 3, "one link per action: {urls:?}");
     let token = urls[0].rsplit("/d/").next().unwrap();
     let claims = links::verify(&secret, token, jiff::Timestamp::now().as_second()).unwrap();
     assert_eq!((claims.case.as_str(), claims.recipient.as_str()), (case.id.as_str(), assignee.as_str()));

@@ -6,6 +6,7 @@ mod drive;
 mod graph;
 mod mail;
 mod seeds_cli;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

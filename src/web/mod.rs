@@ -1,0 +1,131 @@
+//! The HTTP side of Beslut: pages for staff who decide from email, and the development mailbox.
+//! Handlers extract, call the engine, and map the result to a page; every page works without
+//! JavaScript.
+//!
+//! - [`decide`]: `/d/{token}`: GET shows a confirmation page, only POST decides.
+//! - [`dev`]: `/dev/mail` and `/dev/mail.json`, when email goes to files.
+
+pub mod decide;
+pub mod dev;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use beslut_engine::diagnostic::Lang;
+use beslut_engine::service::Engine;
+use beslut_notifications::links::Secret;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// What every handler may use; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub secret: Secret,
+    /// The public address, e.g. `https://beslut.kommun.se`.
+    pub base_url: String,
+    /// True when email goes to `.eml` files: then `/dev/mail` lists them.
+    pub dev_mail: bool,
+    pub limiter: Arc<Limiter>,
+}
+
+/// The router of all pages.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .merge(decide::router())
+        .merge(dev::router())
+        .with_state(state)
+}
+
+/// Counts failed link attempts per client address, so that guessing tokens is slow.
+#[derive(Default)]
+pub struct Limiter {
+    failures: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+impl Limiter {
+    /// Attempts allowed per minute and address before requests are refused.
+    const PER_MINUTE: u32 = 20;
+
+    /// Records a failed attempt; true while the address is under the limit.
+    pub fn fail(&self, address: &str, now_s: i64) -> bool {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = failures.entry(address.to_string()).or_insert((now_s / 60, 0));
+        if entry.0 != now_s / 60 {
+            *entry = (now_s / 60, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= Self::PER_MINUTE
+    }
+
+    /// True when the address has failed too often this minute.
+    pub fn blocked(&self, address: &str, now_s: i64) -> bool {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.get(address).is_some_and(|(minute, n)| *minute == now_s / 60 && *n > Self::PER_MINUTE)
+    }
+}
+
+/// The pages' only style sheet, allowed by its hash: no inline style or script of anyone
+/// else's can run.
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;background:#f3f4f6;color:#111827;line-height:1.5}\
+main{max-width:40rem;margin:0 auto;padding:1.5rem 1rem;background:#fff;min-height:100vh;box-sizing:border-box}\
+h1{font-size:1.5rem;margin-top:0}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}\
+dt{font-weight:600}dd{margin:0}label{display:block;font-weight:600;margin-top:1rem}\
+textarea,input,select{width:100%;box-sizing:border-box;font:inherit;padding:.5rem;border:1px solid #4b5563;border-radius:4px}\
+button{margin-top:1.25rem;font:inherit;font-weight:600;padding:.75rem 1.5rem;background:#1d4ed8;color:#fff;border:0;border-radius:4px;cursor:pointer}\
+button:focus,a:focus,textarea:focus,input:focus,select:focus{outline:3px solid #b45309;outline-offset:2px}\
+.error{color:#b91c1c;font-weight:600}.note{color:#374151;font-size:.95rem}.action{font-size:1.25rem;font-weight:700}";
+
+static CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    use base64::Engine as _;
+    use sha2::Digest;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE.as_bytes()));
+    format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+});
+
+/// Escapes text for HTML.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A complete page: semantic, readable at 200% zoom and on a phone, no scripts, no external
+/// resources, and a strict Content-Security-Policy.
+pub fn page(status: axum::http::StatusCode, lang: Lang, title: &str, body: &str) -> Response {
+    let code = if lang == Lang::En { "en" } else { "sv" };
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"{code}\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"robots\" content=\"noindex\">\n<title>{title} – Beslut</title>\n\
+         <style>{STYLE}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n",
+        title = esc(title),
+    );
+    let mut response = (status, Html(html)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_str(&CSP).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'")),
+    );
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Picks the Swedish or English text.
+pub fn tr<'a>(lang: Lang, sv: &'a str, en: &'a str) -> &'a str {
+    if lang == Lang::En { en } else { sv }
+}

@@ -1,0 +1,248 @@
+//! Decision links over HTTP on loopback, with email through a real SMTP server: scanners that
+//! open every link change nothing, only a POST from the confirmation page decides, a second
+//! click and other recipients see who decided, forged and expired links get their own pages,
+//! and two people deciding at once record exactly one decision.
+
+use crate::mail::{SmtpServer, decision_links};
+use beslut::mail::{Mailer, SmtpConfig, SmtpTransport};
+use beslut::web::AppState;
+use beslut_engine::project::Project;
+use beslut_engine::runtime::{Channel, Party};
+use beslut_engine::service::Engine;
+use beslut_engine::store::Store;
+use beslut_notifications::links::{self, Claims, Purpose, Secret};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+struct Running {
+    base: String,
+    engine: Arc<Engine>,
+    secret: Secret,
+    smtp: SmtpServer,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The real server on an ephemeral port, with its workers, mailing a real SMTP server.
+async fn start() -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start(dir.path());
+    let store = Store::open_sqlite(&dir.path().join("data")).await.unwrap();
+    let project = Project::load(&crate::root().join("workflows")).unwrap();
+    let engine = Arc::new(Engine::new(store, project));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let secret = Secret::generate();
+    let config = SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: smtp.port,
+        security: "none".into(),
+        username: None,
+        password: None,
+    };
+    let mailer =
+        Mailer::new(engine.clone(), secret.clone(), &base, Box::new(SmtpTransport::new(&config).unwrap())).unwrap();
+    let state = AppState {
+        engine: engine.clone(),
+        secret: secret.clone(),
+        base_url: base.clone(),
+        dev_mail: false,
+        limiter: Default::default(),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(beslut::serve::serve(listener, state, mailer, async move {
+        let _ = stopped.await;
+    }));
+    Running { base, engine, secret, smtp, stop: Some(stop), _dir: dir }
+}
+
+/// Waits until the SMTP server holds at least `n` messages.
+async fn messages(running: &Running, n: usize) -> Vec<String> {
+    for _ in 0..100 {
+        let found = running.smtp.messages();
+        if found.len() >= n {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("expected {n} messages, got {}", running.smtp.messages().len());
+}
+
+fn application() -> serde_json::Map<String, serde_json::Value> {
+    serde_json::json!({
+        "rubrik": "E-tjänst för bygglov", "projektagare": "tomas-lindberg", "forvaltning": "sbf", "malbidrag": "Snabbare",
+        "portfolj": "tillganglighet", "belopp": 1200000, "budgetar": 2026, "kategori": "differentierande",
+        "genomforandeplan": "Q1", "nyttorealisering": "Halverad tid", "systemagare": "Byggnadsnämnden",
+        "systemagare_accepterat": true, "lopttid_manader": 9
+    })
+    .as_object()
+    .unwrap()
+    .clone()
+}
+
+fn tomas(engine: &Engine) -> Party {
+    beslut_engine::runtime::assign::party(engine.project.directory.person("tomas-lindberg").unwrap())
+}
+
+/// The hidden fields of the confirmation page's form.
+fn hidden_fields(html: &str) -> HashMap<String, String> {
+    let mut fields = HashMap::new();
+    for part in html.split("<input type=\"hidden\" ").skip(1) {
+        let attr = |name: &str| {
+            part.split(&format!("{name}=\"")).nth(1).and_then(|r| r.split('"').next()).unwrap_or_default().to_string()
+        };
+        fields.insert(attr("name"), attr("value"));
+    }
+    fields
+}
+
+/// Opens a link as a person would and confirms it with `form`.
+async fn confirm(client: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let page = client.get(url).send().await.unwrap().text().await.unwrap();
+    let mut fields = hidden_fields(&page);
+    for (k, v) in form {
+        fields.insert(k.to_string(), v.to_string());
+    }
+    let response = client.post(url).form(&fields).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// The links of the first message to `to`, for the action labelled `label`.
+fn link_for(messages: &[String], to: &str, label: &str) -> String {
+    let message =
+        messages.iter().find(|m| m.contains(&format!("To: {to}"))).unwrap_or_else(|| panic!("no mail to {to}"));
+    let text = crate::mail::decoded(message);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(label) && l.contains("/d/"))
+        .unwrap_or_else(|| panic!("no {label} link in {text}"));
+    decision_links(line).remove(0)
+}
+
+const ASSESS: &[(&str, &str)] =
+    &[("f_angelagenhet", "hog"), ("f_beredning_bedomning", "Angeläget"), ("f_foreslaget_belopp", "1 000 000")];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scanners_change_nothing_and_one_post_decides_once() {
+    let running = start().await;
+    let case = running
+        .engine
+        .start("finansieringsansokan", application(), tomas(&running.engine), Channel::Api, None)
+        .await
+        .unwrap();
+    let mails = messages(&running, 3).await;
+    let client = reqwest::Client::new();
+    // A link scanner opens every link of every message: nothing changes.
+    for message in &mails {
+        for url in decision_links(message) {
+            let response = client.get(&url).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{url}");
+            let page = response.text().await.unwrap();
+            assert!(page.contains("Bekräfta ditt beslut") && !page.contains("<script"), "{page}");
+        }
+    }
+    let after_scan = running.engine.case(&case.id).await.unwrap();
+    assert_eq!(after_scan.version, case.version, "GET must never change a case");
+    // A POST that did not come from the confirmation page (no form token) decides nothing.
+    let url = link_for(&mails, "sofia.berg@exempelkommun.se", "Lämna bedömningen");
+    let mut forged: Vec<(&str, &str)> = ASSESS.to_vec();
+    forged.push(("comment", "automatiskt"));
+    let bare = client.post(&url).form(&forged).send().await.unwrap();
+    assert_eq!(bare.status(), 422);
+    assert_eq!(
+        running.engine.case(&case.id).await.unwrap().version,
+        case.version,
+        "no decision without the page's token"
+    );
+    // The person confirms: one decision.
+    let (status, page) = confirm(&client, &url, ASSESS).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Tack, ditt beslut är registrerat"), "{page}");
+    let decided = running.engine.case(&case.id).await.unwrap();
+    assert_eq!(decided.tasks[0].decision.as_ref().unwrap().by, "sofia-berg");
+    // A second click, and another recipient's link to the same task, show who decided.
+    let again = client.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(again.contains("redan avgjord") && again.contains("Sofia Berg"), "{again}");
+    let other = link_for(&mails, "ahmed.yusuf@exempelkommun.se", "Lämna bedömningen");
+    let page = client.get(&other).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("redan avgjord"), "{page}");
+    let audit = beslut_engine::store::audit::entries(&running.engine.store.pool, &case.id).await.unwrap();
+    let decision = audit.iter().find(|e| e.what == "task.decided").unwrap();
+    assert_eq!(decision.channel, "email_link");
+    assert_eq!(decision.detail["origin"]["address"], "sofia.berg@exempelkommun.se");
+    assert_eq!(
+        decision.detail["origin"]["page_sha256"].as_str().map(str::len),
+        Some(64),
+        "the text shown is recorded by hash"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_recipients_posting_at_once_record_one_decision() {
+    let running = start().await;
+    let case = running
+        .engine
+        .start("finansieringsansokan", application(), tomas(&running.engine), Channel::Api, None)
+        .await
+        .unwrap();
+    let mails = messages(&running, 3).await;
+    let client = reqwest::Client::new();
+    let a = link_for(&mails, "sofia.berg@exempelkommun.se", "Lämna bedömningen");
+    let b = link_for(&mails, "elin.sandberg@exempelkommun.se", "Lämna bedömningen");
+    let (ra, rb) = tokio::join!(confirm(&client, &a, ASSESS), confirm(&client, &b, ASSESS));
+    let thanks = [&ra.1, &rb.1].iter().filter(|p| p.contains("Tack")).count();
+    assert_eq!(thanks, 1, "{} / {}", ra.1, rb.1);
+    let stored = running.engine.case(&case.id).await.unwrap();
+    assert_eq!(stored.tasks.iter().filter(|t| t.decision.is_some()).count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_truncated_and_expired_links_get_their_own_pages() {
+    let running = start().await;
+    let case = running
+        .engine
+        .start("finansieringsansokan", application(), tomas(&running.engine), Channel::Api, None)
+        .await
+        .unwrap();
+    let mails = messages(&running, 3).await;
+    let client = reqwest::Client::new();
+    let url = link_for(&mails, "sofia.berg@exempelkommun.se", "Lämna bedömningen");
+    for broken in [
+        format!("{}x", &url[..url.len() - 1]),
+        url[..url.len() - 10].to_string(),
+        format!("{}/d/hittepa", running.base),
+    ] {
+        let response = client.get(&broken).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{broken}");
+        assert!(!response.text().await.unwrap().contains("fin-"), "nothing about the case is revealed");
+    }
+    // A genuine link past its expiry offers a fresh one to the same address.
+    let claims = Claims {
+        purpose: Purpose::Decide,
+        case: case.id.clone(),
+        task: case.tasks[0].id.clone(),
+        recipient: "sofia.berg@exempelkommun.se".into(),
+        action: "overlamna".into(),
+        expires: jiff::Timestamp::now().as_second() - 60,
+        nonce: links::nonce(),
+    };
+    let expired = format!("{}/d/{}", running.base, links::sign(&running.secret, &claims));
+    let response = client.get(&expired).send().await.unwrap();
+    assert_eq!(response.status(), 410);
+    assert!(response.text().await.unwrap().contains("s…@exempelkommun.se"));
+    let renewed = client.post(format!("{expired}/ny-lank")).send().await.unwrap();
+    assert_eq!(renewed.status(), 200);
+    let more = messages(&running, 4).await;
+    assert!(
+        more.iter().filter(|m| m.contains("To: sofia.berg@exempelkommun.se")).count() >= 2,
+        "a fresh link was mailed"
+    );
+}

@@ -385,23 +385,28 @@ fn text(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// The actions of a task as (id, label, comment required).
+/// The link action that hands a task to a colleague. Workflow ids start with a letter, so it
+/// never collides with a workflow's own action.
+pub const DELEGATE: &str = "@delegate";
+
+/// The actions of a task as (id, label, comment required), plus handing it over when the
+/// workflow allows that.
 fn task_actions(def: &Definition, task: &Task, lang: Lang) -> Vec<(String, String, bool)> {
+    use beslut_engine::definition::model::CommentRule;
     let Some(state) = def.state(&task.state) else { return Vec::new() };
     let Some(task_def) = beslut_engine::runtime::apply::task_def(state, task.branch.as_deref()) else {
         return Vec::new();
     };
-    task_def
+    let mut actions: Vec<(String, String, bool)> = task_def
         .actions
         .iter()
-        .map(|a| {
-            (
-                a.id.clone(),
-                a.label.get(lang).to_string(),
-                a.comment == beslut_engine::definition::model::CommentRule::Required,
-            )
-        })
-        .collect()
+        .map(|a| (a.id.clone(), a.label.get(lang).to_string(), a.comment == CommentRule::Required))
+        .collect();
+    if task_def.delegable {
+        let label = if lang == Lang::En { "Hand over to a colleague" } else { "Lämna över till en kollega" };
+        actions.push((DELEGATE.to_string(), label.to_string(), false));
+    }
+    actions
 }
 
 /// A case's title from the workflow's `title` template, or the workflow's name.

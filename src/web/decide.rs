@@ -117,8 +117,108 @@ async fn show(
     Path(token): Path<String>,
 ) -> Response {
     match find(&state, &token, &client(&addr)).await {
+        Ok(found) if found.claims.action == crate::mail::DELEGATE => handover(&state, &found, &token, "", &[]),
         Ok(found) => confirmation(&state, &found, &token, &Map::new(), "", &[]),
         Err(refusal) => refused(&token, refusal),
+    }
+}
+
+/// The page for handing a task to a colleague: who, and why.
+fn handover(state: &AppState, found: &Found, token: &str, comment: &str, errors: &[(String, String)]) -> Response {
+    let lang = found.lang;
+    let text =
+        format!("{}\n{}\n{}", found.case.number, crate::mail::title(&found.def, &found.case), crate::mail::DELEGATE);
+    let shown = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    let issued = state.engine.now().as_second();
+    let csrf = links::csrf(&state.secret, &found.hash, &shown, issued);
+    let holders: Vec<String> = found.task.assignees.iter().filter_map(|a| a.party.person.clone()).collect();
+    let options: String = state
+        .engine
+        .project
+        .directory
+        .people
+        .iter()
+        .filter(|p| !holders.contains(&p.id))
+        .map(|p| format!(r#"<option value="{}">{}</option>"#, esc(&p.id), esc(&p.name)))
+        .collect();
+    let error =
+        errors.first().map(|(_, m)| format!(r#"<p class="error" id="e-to">{}</p>"#, esc(m))).unwrap_or_default();
+    let invalid = if errors.is_empty() { "" } else { r#" aria-invalid="true" aria-describedby="e-to""# };
+    let body = format!(
+        r#"<h1>{heading}</h1>
+<p>{intro}</p>
+<dl><dt>{case_l}</dt><dd>{number} {title}</dd></dl>
+<form method="post" action="/d/{token}">
+<input type="hidden" name="csrf" value="{csrf}">
+<input type="hidden" name="issued" value="{issued}">
+<input type="hidden" name="shown" value="{shown}">
+<label for="to">{to_l}</label>{error}<select id="to" name="to" required{invalid}><option value="">–</option>{options}</select>
+<label for="comment">{comment_l}</label><textarea id="comment" name="comment" rows="3">{comment}</textarea>
+<button type="submit">{button}</button>
+</form>
+<p class="note">{note}</p>"#,
+        heading = tr(lang, "Lämna över uppgiften", "Hand over the task"),
+        intro = tr(
+            lang,
+            "Välj den kollega som ska ta uppgiften. Hen får egna länkar; dina slutar gälla.",
+            "Choose the colleague who takes the task. They get links of their own; yours stop working."
+        ),
+        case_l = tr(lang, "Ärende", "Case"),
+        number = esc(&found.case.number),
+        title = esc(&crate::mail::title(&found.def, &found.case)),
+        token = esc(token),
+        to_l = tr(lang, "Kollega", "Colleague"),
+        comment_l = tr(lang, "Meddelande till kollegan", "Message to the colleague"),
+        comment = esc(comment),
+        button = tr(lang, "Lämna över", "Hand over"),
+        note = tr(
+            lang,
+            "Överlämningen registreras i ärendets historik med båda era namn.",
+            "The handover is recorded in the case history with both your names."
+        ),
+    );
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    page(status, lang, tr(lang, "Lämna över uppgiften", "Hand over the task"), &body)
+}
+
+/// Hands the task over, as asked on the handover page.
+async fn delegate(
+    state: &AppState,
+    found: &Found,
+    token: &str,
+    form: &HashMap<String, String>,
+    origin: Map<String, Value>,
+) -> Response {
+    let lang = found.lang;
+    let to = form.get("to").map(|s| s.trim()).unwrap_or_default().to_string();
+    let comment = form.get("comment").map(|s| s.trim().to_string()).filter(|c| !c.is_empty());
+    if to.is_empty() {
+        let message = tr(lang, "Välj en kollega.", "Choose a colleague.");
+        return handover(state, found, token, comment.as_deref().unwrap_or_default(), &[("to".into(), message.into())]);
+    }
+    let command = Command::Delegate {
+        task: found.task.id.clone(),
+        actor: found.claims.recipient.clone(),
+        to: to.clone(),
+        comment,
+    };
+    let key = format!("link:{}", found.hash);
+    match state.engine.execute(&found.case.id, command, Channel::EmailLink, origin, Some(&key)).await {
+        Ok(_) => {
+            mark_used(state, &found.hash).await;
+            let name = state.engine.project.directory.person(&to).map_or(to.clone(), |p| p.name.clone());
+            let body = format!(
+                "<h1>{}</h1><p>{} <strong>{}</strong>.</p>",
+                tr(lang, "Uppgiften är överlämnad", "The task is handed over"),
+                tr(lang, "Uppgiften ligger nu hos", "The task is now with"),
+                esc(&name)
+            );
+            page(StatusCode::OK, lang, tr(lang, "Uppgiften är överlämnad", "The task is handed over"), &body)
+        }
+        Err(Error::Rejected(runtime::Error::NotAllowed(reason))) => {
+            handover(state, found, token, "", &[("to".into(), reason)])
+        }
+        Err(_) => refused(token, Refusal::Broken),
     }
 }
 
@@ -348,6 +448,14 @@ async fn decide(
     let issued: i64 = get("issued").parse().unwrap_or(0);
     let now = state.engine.now().as_second();
     if !links::verify_csrf(&state.secret, get("csrf"), &found.hash, get("shown"), issued, now, PAGE_SECONDS) {
+        if found.claims.action == crate::mail::DELEGATE {
+            let message = tr(
+                lang,
+                "Sidan var för gammal eller kom inte härifrån. Försök igen.",
+                "The page was too old or did not come from here. Try again.",
+            );
+            return handover(&state, &found, &token, "", &[("to".into(), message.into())]);
+        }
         let message = tr(
             lang,
             "Sidan var för gammal eller kom inte härifrån. Kontrollera och bekräfta igen.",
@@ -355,9 +463,6 @@ async fn decide(
         );
         return confirmation(&state, &found, &token, &Map::new(), get("comment"), &[(String::new(), message.into())]);
     }
-    let Some(action) = action(&found) else { return refused(&token, Refusal::Broken) };
-    let values = form_values(&found, action, &form);
-    let comment = get("comment").trim();
     let mut origin = Map::new();
     origin.insert("ip".into(), client(&addr).into());
     origin.insert(
@@ -366,6 +471,12 @@ async fn decide(
     );
     origin.insert("address".into(), found.claims.recipient.clone().into());
     origin.insert("page_sha256".into(), get("shown").into());
+    if found.claims.action == crate::mail::DELEGATE {
+        return delegate(&state, &found, &token, &form, origin).await;
+    }
+    let Some(action) = action(&found) else { return refused(&token, Refusal::Broken) };
+    let values = form_values(&found, action, &form);
+    let comment = get("comment").trim();
     let command = Command::Decide {
         task: found.task.id.clone(),
         actor: found.claims.recipient.clone(),

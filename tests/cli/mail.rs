@@ -141,7 +141,7 @@ async fn task_emails_reach_a_real_smtp_server_with_personal_links() {
     assert!(task_mail.contains(&format!("To: {assignee}")), "{task_mail}");
     assert!(task_mail.contains("Message-ID: <outbox-"), "{task_mail}");
     let urls = decision_links(task_mail);
-    assert_eq!(urls.len(), 3, "one link per action: {urls:?}");
+    assert_eq!(urls.len(), 4, "one link per action, and one to hand the task over: {urls:?}");
     let token = urls[0].rsplit("/d/").next().unwrap();
     let claims = links::verify(&secret, token, jiff::Timestamp::now().as_second()).unwrap();
     assert_eq!((claims.case.as_str(), claims.recipient.as_str()), (case.id.as_str(), assignee.as_str()));

@@ -146,7 +146,8 @@ async fn scanners_change_nothing_and_one_post_decides_once() {
             let response = client.get(&url).send().await.unwrap();
             assert_eq!(response.status(), 200, "{url}");
             let page = response.text().await.unwrap();
-            assert!(page.contains("Bekräfta ditt beslut") && !page.contains("<script"), "{page}");
+            let confirms = page.contains("Bekräfta ditt beslut") || page.contains("Lämna över uppgiften");
+            assert!(confirms && !page.contains("<script"), "{page}");
         }
     }
     let after_scan = running.engine.case(&case.id).await.unwrap();
@@ -245,4 +246,43 @@ async fn forged_truncated_and_expired_links_get_their_own_pages() {
         more.iter().filter(|m| m.contains("To: sofia.berg@exempelkommun.se")).count() >= 2,
         "a fresh link was mailed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_is_handed_over_from_its_email() {
+    let running = start().await;
+    let case = running
+        .engine
+        .start("finansieringsansokan", application(), tomas(&running.engine), Channel::Api, None)
+        .await
+        .unwrap();
+    let mails = messages(&running, 3).await;
+    let client = reqwest::Client::new();
+    let handover = link_for(&mails, "sofia.berg@exempelkommun.se", "Lämna över till en kollega");
+    let page = client.get(&handover).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Lämna över uppgiften") && page.contains("Amira Haddad"), "{page}");
+    // No colleague chosen: the page says so and nothing changes.
+    let (status, _) = confirm(&client, &handover, &[("comment", "Du kan detta bäst")]).await;
+    assert_eq!(status, 422);
+    let (status, page) = confirm(&client, &handover, &[("to", "amira-haddad"), ("comment", "Du kan detta bäst")]).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Amira Haddad"), "{page}");
+    let stored = running.engine.case(&case.id).await.unwrap();
+    let amira = stored.tasks[0]
+        .assignees
+        .iter()
+        .find(|a| a.party.person.as_deref() == Some("amira-haddad"))
+        .expect("Amira holds the task");
+    assert_eq!(amira.on_behalf_of.as_deref(), Some("sofia-berg"));
+    // Sofia's links no longer work; Amira gets links of her own.
+    let old = link_for(&mails, "sofia.berg@exempelkommun.se", "Lämna bedömningen");
+    let page = client.get(&old).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("lämnats över"), "{page}");
+    let more = messages(&running, 5).await;
+    let own = link_for(&more, "amira.haddad@exempelkommun.se", "Lämna bedömningen");
+    let (status, page) = confirm(&client, &own, ASSESS).await;
+    assert_eq!(status, 200, "{page}");
+    let decided = running.engine.case(&case.id).await.unwrap();
+    let decision = decided.tasks[0].decision.clone().unwrap();
+    assert_eq!((decision.by.as_str(), decision.on_behalf_of.as_deref()), ("amira-haddad", Some("sofia-berg")));
 }

@@ -26,8 +26,16 @@ ensure_smtp() {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-aiosmtpd >/dev/null
 }
 
+# Headless Chromium and its WebDriver for the browser test (tests/cli/browser.rs).
+ensure_chromium() {
+  [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] && return
+  log "installing chromium and chromium-driver"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+}
+
 ensure_postgres
 ensure_smtp
+ensure_chromium
 export BESLUT_TEST_POSTGRES_URL="${BESLUT_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
 log "cargo fmt --check"

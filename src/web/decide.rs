@@ -123,14 +123,25 @@ async fn show(
     }
 }
 
+/// The hidden fields that tie a form to this page: the hash of the text shown, when the page
+/// was made, and the HMAC over both and the link.
+fn form_token(state: &AppState, found: &Found, text: &str) -> String {
+    let shown = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    let issued = state.engine.now().as_second();
+    let csrf = links::csrf(&state.secret, &found.hash, &shown, issued);
+    format!(
+        r#"<input type="hidden" name="csrf" value="{csrf}">
+<input type="hidden" name="issued" value="{issued}">
+<input type="hidden" name="shown" value="{shown}">"#
+    )
+}
+
 /// The page for handing a task to a colleague: who, and why.
 fn handover(state: &AppState, found: &Found, token: &str, comment: &str, errors: &[(String, String)]) -> Response {
     let lang = found.lang;
     let text =
         format!("{}\n{}\n{}", found.case.number, crate::mail::title(&found.def, &found.case), crate::mail::DELEGATE);
-    let shown = hex::encode(sha2::Sha256::digest(text.as_bytes()));
-    let issued = state.engine.now().as_second();
-    let csrf = links::csrf(&state.secret, &found.hash, &shown, issued);
+    let hidden = form_token(state, found, &text);
     let holders: Vec<String> = found.task.assignees.iter().filter_map(|a| a.party.person.clone()).collect();
     let options: String = state
         .engine
@@ -149,9 +160,7 @@ fn handover(state: &AppState, found: &Found, token: &str, comment: &str, errors:
 <p>{intro}</p>
 <dl><dt>{case_l}</dt><dd>{number} {title}</dd></dl>
 <form method="post" action="/d/{token}">
-<input type="hidden" name="csrf" value="{csrf}">
-<input type="hidden" name="issued" value="{issued}">
-<input type="hidden" name="shown" value="{shown}">
+{hidden}
 <label for="to">{to_l}</label>{error}<select id="to" name="to" required{invalid}><option value="">–</option>{options}</select>
 <label for="comment">{comment_l}</label><textarea id="comment" name="comment" rows="3">{comment}</textarea>
 <button type="submit">{button}</button>
@@ -266,9 +275,7 @@ fn confirmation(
     let lang = found.lang;
     let Some(action) = action(found) else { return refused(token, Refusal::Broken) };
     let text = summary(found, action);
-    let shown = hex::encode(sha2::Sha256::digest(text.as_bytes()));
-    let issued = state.engine.now().as_second();
-    let csrf = links::csrf(&state.secret, &found.hash, &shown, issued);
+    let hidden = form_token(state, found, &text);
     let lines: Vec<&str> = text.lines().collect();
     let error_for = |field: &str| {
         errors
@@ -309,9 +316,7 @@ fn confirmation(
 <p class="action">{action}</p>
 {general}
 <form method="post" action="/d/{token}">
-<input type="hidden" name="csrf" value="{csrf}">
-<input type="hidden" name="issued" value="{issued}">
-<input type="hidden" name="shown" value="{shown}">
+{hidden}
 {form_html}
 {comment_html}
 <button type="submit">{confirm} {action}</button>

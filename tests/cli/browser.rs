@@ -4,14 +4,10 @@
 //! confirms and sees the receipt. Screenshots of both pages at desktop and phone width are kept
 //! in `target/screenshots/` for people to look at.
 
-use crate::mail::{SmtpServer, decision_links};
-use beslut::mail::{Mailer, SmtpConfig, SmtpTransport};
-use beslut::web::AppState;
-use beslut_engine::project::Project;
-use beslut_engine::runtime::{Channel, Party};
+use crate::harness::{Running, application, start, tomas};
+use crate::mail::decision_links;
+use beslut_engine::runtime::Channel;
 use beslut_engine::service::Engine;
-use beslut_engine::store::Store;
-use beslut_notifications::links::Secret;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use std::io::{BufRead, BufReader};
@@ -30,55 +26,6 @@ const ACTION: &str = "Begär komplettering";
 const COMMENT: &str = "Bilagan om tillgänglighet saknas – komplettera med en plan för WCAG 2.1 AA, tack.";
 /// Viewports the screenshots are taken at: a laptop and a phone.
 const SIZES: [(&str, u32, u32); 2] = [("desktop", 1280, 900), ("phone", 390, 844)];
-
-struct Running {
-    base: String,
-    engine: Arc<Engine>,
-    smtp: SmtpServer,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// The real server on an ephemeral port, with its workers, mailing a real SMTP server.
-async fn start() -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let smtp = SmtpServer::start(dir.path());
-    let store = Store::open_sqlite(&dir.path().join("data")).await.unwrap();
-    let project = Project::load(&crate::root().join("workflows")).unwrap();
-    let engine = Arc::new(Engine::new(store, project));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let secret = Secret::generate();
-    let config = SmtpConfig {
-        host: "127.0.0.1".into(),
-        port: smtp.port,
-        security: "none".into(),
-        username: None,
-        password: None,
-    };
-    let mailer =
-        Mailer::new(engine.clone(), secret.clone(), &base, Box::new(SmtpTransport::new(&config).unwrap())).unwrap();
-    let state = AppState {
-        engine: engine.clone(),
-        secret,
-        base_url: base.clone(),
-        dev_mail: false,
-        limiter: Default::default(),
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(beslut::serve::serve(listener, state, mailer, async move {
-        let _ = stopped.await;
-    }));
-    Running { base, engine, smtp, stop: Some(stop), _dir: dir }
-}
 
 /// Waits for the first message to `to` and returns it, raw.
 async fn mail_to(running: &Running, to: &str) -> String {
@@ -99,22 +46,6 @@ fn link_for(message: &str, label: &str) -> String {
         .find(|l| l.starts_with(label) && l.contains("/d/"))
         .unwrap_or_else(|| panic!("no {label} link in {text}"));
     decision_links(line).remove(0)
-}
-
-fn application() -> serde_json::Map<String, serde_json::Value> {
-    serde_json::json!({
-        "rubrik": "E-tjänst för bygglov", "projektagare": "tomas-lindberg", "forvaltning": "sbf", "malbidrag": "Snabbare",
-        "portfolj": "tillganglighet", "belopp": 1200000, "budgetar": 2026, "kategori": "differentierande",
-        "genomforandeplan": "Q1", "nyttorealisering": "Halverad tid", "systemagare": "Byggnadsnämnden",
-        "systemagare_accepterat": true, "lopttid_manader": 9
-    })
-    .as_object()
-    .unwrap()
-    .clone()
-}
-
-fn tomas(engine: &Engine) -> Party {
-    beslut_engine::runtime::assign::party(engine.project.directory.person("tomas-lindberg").unwrap())
 }
 
 /// A running chromedriver on a port of its own; killed when dropped.

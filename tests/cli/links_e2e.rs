@@ -7,116 +7,62 @@
 //! The engine runs on the system clock, so the actors are chosen at run time from
 //! `directory.yaml`: the first holder of the role, or whoever substitutes for them today.
 
-use crate::mail::{SmtpServer, decoded};
-use beslut::mail::{Mailer, SmtpConfig, SmtpTransport};
-use beslut::web::AppState;
+use crate::harness::{Running, start};
+use crate::mail::decoded;
 use beslut_engine::diagnostic::Lang;
 use beslut_engine::directory::Person;
-use beslut_engine::project::Project;
 use beslut_engine::runtime::{Channel, OutcomeId, Status};
-use beslut_engine::service::Engine;
-use beslut_engine::store::Store;
-use beslut_notifications::links::{self, Secret};
+use beslut_notifications::links;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a task email may take: the server's workers send mail every 2 seconds.
 const MAIL_WAIT: Duration = Duration::from_secs(20);
 
 struct Server {
-    engine: Arc<Engine>,
-    secret: Secret,
-    smtp: SmtpServer,
+    running: Running,
     client: reqwest::Client,
     /// The messages whose links were followed; each email is used once.
     used: HashSet<String>,
     /// Every decision made, as (person id, action id).
     decided: Vec<(String, String)>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
 }
 
 /// `beslut serve` in-process on an ephemeral port, with its workers, mailing a real SMTP server.
 async fn serve() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let smtp = SmtpServer::start(dir.path());
-    let store = Store::open_sqlite(&dir.path().join("data")).await.unwrap();
-    let project = Project::load(&crate::root().join("workflows")).unwrap();
-    let engine = Arc::new(Engine::new(store, project));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let secret = Secret::generate();
-    let config = SmtpConfig {
-        host: "127.0.0.1".into(),
-        port: smtp.port,
-        security: "none".into(),
-        username: None,
-        password: None,
-    };
-    let transport = Box::new(SmtpTransport::new(&config).unwrap());
-    let mailer = Mailer::new(engine.clone(), secret.clone(), &base, transport).unwrap();
-    let state = AppState {
-        engine: engine.clone(),
-        secret: secret.clone(),
-        base_url: base,
-        dev_mail: false,
-        limiter: Default::default(),
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(beslut::serve::serve(listener, state, mailer, async move {
-        let _ = stopped.await;
-    }));
-    Server {
-        engine,
-        secret,
-        smtp,
-        client: reqwest::Client::new(),
-        used: HashSet::new(),
-        decided: Vec::new(),
-        stop: Some(stop),
-        _dir: dir,
-    }
+    Server { running: start().await, client: reqwest::Client::new(), used: HashSet::new(), decided: Vec::new() }
 }
 
 impl Server {
     /// Who acts today for the person with `id`: them, or their substitute while they are away.
     fn acting(&self, id: &str) -> Person {
-        let directory = &self.engine.project.directory;
+        let directory = &self.running.engine.project.directory;
         let person = directory.person(id).unwrap_or_else(|| panic!("{id} is in directory.yaml"));
         let tz = jiff::tz::TimeZone::get("Europe/Stockholm").unwrap();
-        directory.acting_for(person, self.engine.now().to_zoned(tz).date()).clone()
+        directory.acting_for(person, self.running.engine.now().to_zoned(tz).date()).clone()
     }
 
     /// Who acts today for the first holder (in directory order) of `role`, for `scope` if given.
     fn by_role(&self, role: &str, scope: Option<&str>) -> Person {
-        let holders = self.engine.project.directory.holders(role, scope);
+        let holders = self.running.engine.project.directory.holders(role, scope);
         let first = holders.first().unwrap_or_else(|| panic!("nobody holds {role} {scope:?}"));
         self.acting(&first.id)
     }
 
     async fn start(&self, workflow: &str, data: Value, starter: &str) -> String {
-        let person = self.engine.project.directory.person(starter).unwrap();
+        let person = self.running.engine.project.directory.person(starter).unwrap();
         let party = beslut_engine::runtime::assign::party(person);
         let data = data.as_object().unwrap().clone();
-        self.engine.start(workflow, data, party, Channel::Api, None).await.unwrap().id
+        self.running.engine.start(workflow, data, party, Channel::Api, None).await.unwrap().id
     }
 
     /// `who` decides `action` on their open task in the case, from the task email: waits for
     /// the email, opens the action's link, and confirms the page with `form` and `comment`.
     async fn decide(&mut self, case_id: &str, who: &Person, action: &str, form: &[(&str, &str)], comment: &str) {
         // Reading the case only tells whose email to expect, and for which task.
-        let case = self.engine.case(case_id).await.unwrap();
-        let def = self.engine.definition_of(&case).await.unwrap();
+        let case = self.running.engine.case(case_id).await.unwrap();
+        let def = self.running.engine.definition_of(&case).await.unwrap();
         let found = case.tasks.iter().filter(|t| t.is_open() && t.assignment_of(&who.id).is_some()).find_map(|t| {
             let state = def.state(&t.state)?;
             let task_def = beslut_engine::runtime::apply::task_def(state, t.branch.as_deref())?;
@@ -144,7 +90,12 @@ impl Server {
         assert_eq!(response.status(), 200, "{url}");
         let page = response.text().await.unwrap();
         assert!(page.contains(confirm) && page.contains(&beslut::web::esc(&label)), "{page}");
-        assert_eq!(self.engine.case(case_id).await.unwrap().version, case.version, "GET changed {}", case.number);
+        assert_eq!(
+            self.running.engine.case(case_id).await.unwrap().version,
+            case.version,
+            "GET changed {}",
+            case.number
+        );
         // The person fills in the page's form and confirms.
         let mut fields = hidden_fields(&page);
         assert!(fields.contains_key("csrf"), "{page}");
@@ -159,7 +110,7 @@ impl Server {
         let status = response.status();
         let receipt = response.text().await.unwrap();
         assert!(status == 200 && receipt.contains(thanks), "{} {action} on {}: {status} {receipt}", who.id, task.state);
-        let after = self.engine.case(case_id).await.unwrap();
+        let after = self.running.engine.case(case_id).await.unwrap();
         let decision = after.task(&task.id).and_then(|t| t.decision.clone()).expect("the task is decided");
         assert_eq!((decision.by.as_str(), decision.action.as_str()), (who.id.as_str(), action));
         assert_eq!(decision.channel, Channel::EmailLink);
@@ -171,7 +122,7 @@ impl Server {
     async fn link(&mut self, to: &str, task: &str, action: &str, label: &str) -> String {
         let started = Instant::now();
         loop {
-            for message in self.smtp.messages() {
+            for message in self.running.smtp.messages() {
                 let id = header(&message, "Message-ID").unwrap_or_default().to_string();
                 let addressed = header(&message, "To").is_some_and(|h| h.contains(to));
                 if !addressed || self.used.contains(&id) {
@@ -179,8 +130,8 @@ impl Server {
                 }
                 let Some(url) = labelled_link(&decoded(&message), label) else { continue };
                 let token = url.rsplit("/d/").next().unwrap_or_default();
-                let now = self.engine.now().as_second();
-                let Ok(claims) = links::verify(&self.secret, token, now) else { continue };
+                let now = self.running.engine.now().as_second();
+                let Ok(claims) = links::verify(&self.running.secret, token, now) else { continue };
                 if claims.task == task && claims.action == action && claims.recipient == to {
                     self.used.insert(id);
                     return url;
@@ -188,6 +139,7 @@ impl Server {
             }
             if started.elapsed() > MAIL_WAIT {
                 let subjects: Vec<String> = self
+                    .running
                     .smtp
                     .messages()
                     .iter()
@@ -202,14 +154,14 @@ impl Server {
     /// Asserts the case ended in `state` with `outcome`, and that every decision in its audit
     /// trail was made through an email link, by the people who followed the links.
     async fn assert_closed(&self, case_id: &str, state: &str, outcome: OutcomeId) {
-        let case = self.engine.case(case_id).await.unwrap();
+        let case = self.running.engine.case(case_id).await.unwrap();
         assert_eq!(case.state, state, "{} ended in the wrong state", case.number);
         match case.status {
             Status::Closed { outcome: o, .. } => assert_eq!(o, outcome, "{}", case.number),
             Status::Open => panic!("{} is still open in {}", case.number, case.state),
         }
         assert!(case.tasks.iter().all(|t| !t.is_open()), "a closed case has no open tasks");
-        let audit = beslut_engine::store::audit::entries(&self.engine.store.pool, case_id).await.unwrap();
+        let audit = beslut_engine::store::audit::entries(&self.running.engine.store.pool, case_id).await.unwrap();
         let decisions: Vec<_> = audit.iter().filter(|e| e.what == "task.decided").collect();
         let made: Vec<(String, String)> = decisions
             .iter()
@@ -218,7 +170,7 @@ impl Server {
         assert_eq!(made, self.decided, "the audit trail holds exactly the decisions made from the emails");
         for entry in decisions {
             assert_eq!(entry.channel, "email_link", "{entry:?}");
-            let person = self.engine.project.directory.person(&entry.actor).unwrap();
+            let person = self.running.engine.project.directory.person(&entry.actor).unwrap();
             assert_eq!(entry.detail["origin"]["address"], person.email.as_str(), "{entry:?}");
         }
     }
@@ -340,7 +292,7 @@ async fn produktionssattning_goes_live_through_both_verifications_from_emails() 
     s.decide(&case, &it, "driftsatt", &live, "").await;
     s.decide(&case, &manager, "kvittera", &[("f_overlamning_kvittens", "Allt mottaget.")], "").await;
     s.assert_closed(&case, "genomford", OutcomeId::Completed).await;
-    let stored = s.engine.case(&case).await.unwrap();
+    let stored = s.running.engine.case(&case).await.unwrap();
     for branch in ["teknik", "funktion"] {
         let task = stored.tasks.iter().find(|t| t.state == "verifiering" && t.branch.as_deref() == Some(branch));
         let vote = task.and_then(|t| t.decision.as_ref()).and_then(|d| d.vote);

@@ -5,6 +5,7 @@ mod check;
 mod crash;
 mod drive;
 mod graph;
+mod harness;
 mod links_e2e;
 mod mail;
 mod seeds_cli;

@@ -3,94 +3,11 @@
 //! click and other recipients see who decided, forged and expired links get their own pages,
 //! and two people deciding at once record exactly one decision.
 
-use crate::mail::{SmtpServer, decision_links};
-use beslut::mail::{Mailer, SmtpConfig, SmtpTransport};
-use beslut::web::AppState;
-use beslut_engine::project::Project;
-use beslut_engine::runtime::{Channel, Party};
-use beslut_engine::service::Engine;
-use beslut_engine::store::Store;
-use beslut_notifications::links::{self, Claims, Purpose, Secret};
+use crate::harness::{application, start, tomas};
+use crate::mail::decision_links;
+use beslut_engine::runtime::Channel;
+use beslut_notifications::links::{self, Claims, Purpose};
 use std::collections::HashMap;
-use std::sync::Arc;
-
-struct Running {
-    base: String,
-    engine: Arc<Engine>,
-    secret: Secret,
-    smtp: SmtpServer,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// The real server on an ephemeral port, with its workers, mailing a real SMTP server.
-async fn start() -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let smtp = SmtpServer::start(dir.path());
-    let store = Store::open_sqlite(&dir.path().join("data")).await.unwrap();
-    let project = Project::load(&crate::root().join("workflows")).unwrap();
-    let engine = Arc::new(Engine::new(store, project));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let secret = Secret::generate();
-    let config = SmtpConfig {
-        host: "127.0.0.1".into(),
-        port: smtp.port,
-        security: "none".into(),
-        username: None,
-        password: None,
-    };
-    let mailer =
-        Mailer::new(engine.clone(), secret.clone(), &base, Box::new(SmtpTransport::new(&config).unwrap())).unwrap();
-    let state = AppState {
-        engine: engine.clone(),
-        secret: secret.clone(),
-        base_url: base.clone(),
-        dev_mail: false,
-        limiter: Default::default(),
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(beslut::serve::serve(listener, state, mailer, async move {
-        let _ = stopped.await;
-    }));
-    Running { base, engine, secret, smtp, stop: Some(stop), _dir: dir }
-}
-
-/// Waits until the SMTP server holds at least `n` messages.
-async fn messages(running: &Running, n: usize) -> Vec<String> {
-    for _ in 0..100 {
-        let found = running.smtp.messages();
-        if found.len() >= n {
-            return found;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("expected {n} messages, got {}", running.smtp.messages().len());
-}
-
-fn application() -> serde_json::Map<String, serde_json::Value> {
-    serde_json::json!({
-        "rubrik": "E-tjänst för bygglov", "projektagare": "tomas-lindberg", "forvaltning": "sbf", "malbidrag": "Snabbare",
-        "portfolj": "tillganglighet", "belopp": 1200000, "budgetar": 2026, "kategori": "differentierande",
-        "genomforandeplan": "Q1", "nyttorealisering": "Halverad tid", "systemagare": "Byggnadsnämnden",
-        "systemagare_accepterat": true, "lopttid_manader": 9
-    })
-    .as_object()
-    .unwrap()
-    .clone()
-}
-
-fn tomas(engine: &Engine) -> Party {
-    beslut_engine::runtime::assign::party(engine.project.directory.person("tomas-lindberg").unwrap())
-}
 
 /// The hidden fields of the confirmation page's form.
 fn hidden_fields(html: &str) -> HashMap<String, String> {
@@ -138,7 +55,7 @@ async fn scanners_change_nothing_and_one_post_decides_once() {
         .start("finansieringsansokan", application(), tomas(&running.engine), Channel::Api, None)
         .await
         .unwrap();
-    let mails = messages(&running, 3).await;
+    let mails = running.messages(3).await;
     let client = reqwest::Client::new();
     // A link scanner opens every link of every message: nothing changes.
     for message in &mails {
@@ -194,7 +111,7 @@ async fn two_recipients_posting_at_once_record_one_decision() {
         .start("finansieringsansokan", application(), tomas(&running.engine), Channel::Api, None)
         .await
         .unwrap();
-    let mails = messages(&running, 3).await;
+    let mails = running.messages(3).await;
     let client = reqwest::Client::new();
     let a = link_for(&mails, "sofia.berg@exempelkommun.se", "Lämna bedömningen");
     let b = link_for(&mails, "elin.sandberg@exempelkommun.se", "Lämna bedömningen");
@@ -213,7 +130,7 @@ async fn forged_truncated_and_expired_links_get_their_own_pages() {
         .start("finansieringsansokan", application(), tomas(&running.engine), Channel::Api, None)
         .await
         .unwrap();
-    let mails = messages(&running, 3).await;
+    let mails = running.messages(3).await;
     let client = reqwest::Client::new();
     let url = link_for(&mails, "sofia.berg@exempelkommun.se", "Lämna bedömningen");
     for broken in [
@@ -241,7 +158,7 @@ async fn forged_truncated_and_expired_links_get_their_own_pages() {
     assert!(response.text().await.unwrap().contains("s…@exempelkommun.se"));
     let renewed = client.post(format!("{expired}/ny-lank")).send().await.unwrap();
     assert_eq!(renewed.status(), 200);
-    let more = messages(&running, 4).await;
+    let more = running.messages(4).await;
     assert!(
         more.iter().filter(|m| m.contains("To: sofia.berg@exempelkommun.se")).count() >= 2,
         "a fresh link was mailed"
@@ -256,7 +173,7 @@ async fn a_task_is_handed_over_from_its_email() {
         .start("finansieringsansokan", application(), tomas(&running.engine), Channel::Api, None)
         .await
         .unwrap();
-    let mails = messages(&running, 3).await;
+    let mails = running.messages(3).await;
     let client = reqwest::Client::new();
     let handover = link_for(&mails, "sofia.berg@exempelkommun.se", "Lämna över till en kollega");
     let page = client.get(&handover).send().await.unwrap().text().await.unwrap();
@@ -278,7 +195,7 @@ async fn a_task_is_handed_over_from_its_email() {
     let old = link_for(&mails, "sofia.berg@exempelkommun.se", "Lämna bedömningen");
     let page = client.get(&old).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("lämnats över"), "{page}");
-    let more = messages(&running, 5).await;
+    let more = running.messages(5).await;
     let own = link_for(&more, "amira.haddad@exempelkommun.se", "Lämna bedömningen");
     let (status, page) = confirm(&client, &own, ASSESS).await;
     assert_eq!(status, 200, "{page}");

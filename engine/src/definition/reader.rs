@@ -46,8 +46,7 @@ impl<'n> Obj<'n> {
                 continue;
             }
             let name = &key.name;
-            if let Some((others, kind, code)) = other_kind.filter(|(others, _, _)| others.contains(&name.as_str())) {
-                let _ = others;
+            if let Some((_, kind, code)) = other_kind.filter(|(others, _, _)| others.contains(&name.as_str())) {
                 r.error(
                     key.pos,
                     code,

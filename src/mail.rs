@@ -332,7 +332,7 @@ impl Mailer {
             recipient: render::Recipient { name: to.name.clone(), email: to.email.clone() },
             case: render::CaseInfo {
                 number: case.number.clone(),
-                title: title(def, case),
+                title: beslut_engine::service::title(def, case),
                 workflow_name: def.name.get(lang).to_string(),
                 url: format!("{}/arenden/{}", self.base_url, case.id),
                 state_label,
@@ -407,14 +407,6 @@ fn task_actions(def: &Definition, task: &Task, lang: Lang) -> Vec<(String, Strin
         actions.push((DELEGATE.to_string(), label.to_string(), false));
     }
     actions
-}
-
-/// A case's title from the workflow's `title` template, or the workflow's name.
-pub fn title(def: &Definition, case: &Case) -> String {
-    let Some(template) = &def.title else { return def.name.sv.clone() };
-    let mut hb = handlebars::Handlebars::new();
-    hb.register_escape_fn(handlebars::no_escape);
-    hb.render_template(&template.source, &json!({ "data": case.data })).unwrap_or_else(|_| def.name.sv.clone())
 }
 
 /// The case's data by field id, formatted for reading (money in kronor, enums by label).

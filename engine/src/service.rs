@@ -61,17 +61,24 @@ pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
 pub struct Engine {
     pub store: Store,
     pub project: Arc<Project>,
-    /// Definitions of older versions, parsed from the store when a case still runs on them.
+    /// Definitions by (workflow, hash): the current files, and older versions parsed from the
+    /// store when a case still runs on them.
     versions: Mutex<HashMap<(String, String), Arc<Definition>>>,
     clock: Clock,
 }
 
 impl Engine {
     pub fn new(store: Store, project: Project) -> Engine {
+        // The current versions are shared from the start, so commands never copy a definition.
+        let current = project
+            .workflows
+            .iter()
+            .filter_map(|w| w.definition.as_ref().map(|d| ((w.id.clone(), w.hash.clone()), Arc::new(d.clone()))))
+            .collect();
         Engine {
             store,
             project: Arc::new(project),
-            versions: Mutex::new(HashMap::new()),
+            versions: Mutex::new(current),
             clock: Arc::new(jiff::Timestamp::now),
         }
     }
@@ -272,11 +279,6 @@ impl Engine {
     /// The definition a case runs on: the current file if its hash matches, else the stored
     /// version it started on.
     async fn definition(&self, tx: &mut Tx, workflow: &str, hash: &str) -> Result<Arc<Definition>, Error> {
-        if let Some(file) = self.project.workflows.iter().find(|w| w.id == workflow && w.hash == hash)
-            && let Some(def) = &file.definition
-        {
-            return Ok(Arc::new(def.clone()));
-        }
         let cache_key = (workflow.to_string(), hash.to_string());
         if let Some(def) = self.versions.lock().unwrap_or_else(|p| p.into_inner()).get(&cache_key) {
             return Ok(def.clone());
@@ -454,7 +456,7 @@ impl Engine {
 }
 
 /// A case's title from the workflow's `title` template, or the workflow's name.
-fn title(def: &Definition, case: &Case) -> String {
+pub fn title(def: &Definition, case: &Case) -> String {
     let Some(template) = &def.title else { return def.name.sv.clone() };
     let context = serde_json::json!({ "data": case.data, "case": { "number": case.number } });
     let mut hb = handlebars::Handlebars::new();

@@ -139,8 +139,12 @@ fn form_token(state: &AppState, found: &Found, text: &str) -> String {
 /// The page for handing a task to a colleague: who, and why.
 fn handover(state: &AppState, found: &Found, token: &str, comment: &str, errors: &[(String, String)]) -> Response {
     let lang = found.lang;
-    let text =
-        format!("{}\n{}\n{}", found.case.number, crate::mail::title(&found.def, &found.case), crate::mail::DELEGATE);
+    let text = format!(
+        "{}\n{}\n{}",
+        found.case.number,
+        beslut_engine::service::title(&found.def, &found.case),
+        crate::mail::DELEGATE
+    );
     let hidden = form_token(state, found, &text);
     let holders: Vec<String> = found.task.assignees.iter().filter_map(|a| a.party.person.clone()).collect();
     let options: String = state
@@ -174,7 +178,7 @@ fn handover(state: &AppState, found: &Found, token: &str, comment: &str, errors:
         ),
         case_l = tr(lang, "Ärende", "Case"),
         number = esc(&found.case.number),
-        title = esc(&crate::mail::title(&found.def, &found.case)),
+        title = esc(&beslut_engine::service::title(&found.def, &found.case)),
         token = esc(token),
         to_l = tr(lang, "Kollega", "Colleague"),
         comment_l = tr(lang, "Meddelande till kollegan", "Message to the colleague"),
@@ -253,7 +257,7 @@ fn fields<'a>(found: &'a Found, action: &Action) -> Vec<&'a Field> {
 fn summary(found: &Found, action: &Action) -> String {
     let lang = found.lang;
     let state_label = found.def.state(&found.task.state).map(|s| s.label.get(lang).to_string()).unwrap_or_default();
-    let title = crate::mail::title(&found.def, &found.case);
+    let title = beslut_engine::service::title(&found.def, &found.case);
     format!(
         "{}\n{}\n{}\n{}\n{}",
         found.case.number,

@@ -2,7 +2,7 @@
 //! mailing a real SMTP server; shared by the HTTP, link and browser tests.
 
 use crate::mail::SmtpServer;
-use beslut::mail::{Mailer, SmtpConfig, SmtpTransport};
+use beslut::mail::{Mailer, SmtpTransport};
 use beslut::web::AppState;
 use beslut_engine::project::Project;
 use beslut_engine::runtime::Party;
@@ -39,14 +39,7 @@ pub async fn start() -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let secret = Secret::generate();
-    let config = SmtpConfig {
-        host: "127.0.0.1".into(),
-        port: smtp.port,
-        security: "none".into(),
-        username: None,
-        password: None,
-    };
-    let transport = Box::new(SmtpTransport::new(&config).unwrap());
+    let transport = Box::new(SmtpTransport::new(&smtp.config()).unwrap());
     let mailer = Mailer::new(engine.clone(), secret.clone(), &base, transport).unwrap();
     let state = AppState {
         engine: engine.clone(),

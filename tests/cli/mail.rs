@@ -36,6 +36,17 @@ impl SmtpServer {
         SmtpServer { child, port, maildir }
     }
 
+    /// How Beslut reaches this server: plain SMTP on loopback.
+    pub fn config(&self) -> SmtpConfig {
+        SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: self.port,
+            security: "none".into(),
+            username: None,
+            password: None,
+        }
+    }
+
     /// Every received message, as raw text.
     pub fn messages(&self) -> Vec<String> {
         let new = self.maildir.join("new");
@@ -122,14 +133,7 @@ async fn task_emails_reach_a_real_smtp_server_with_personal_links() {
     let engine = engine(dir.path()).await;
     let case = engine.start("andring-av-it", andring(), tomas(&engine), Channel::Api, None).await.unwrap();
     let secret = Secret::generate();
-    let config = SmtpConfig {
-        host: "127.0.0.1".into(),
-        port: smtp.port,
-        security: "none".into(),
-        username: None,
-        password: None,
-    };
-    let transport: Box<dyn Transport> = Box::new(SmtpTransport::new(&config).unwrap());
+    let transport: Box<dyn Transport> = Box::new(SmtpTransport::new(&smtp.config()).unwrap());
     let mailer = Mailer::new(engine.clone(), secret.clone(), "http://127.0.0.1:8080", transport).unwrap();
     let sent = mailer.run_once().await.unwrap();
     assert!(sent >= 1);

@@ -12,15 +12,18 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "beslut", version, about = "Arbetsflöden för kommunala beslut – workflows for municipal decisions")]
 struct Cli {
-    /// Folder of the SQLite file (used unless --database-url is given).
-    #[arg(long, global = true, env = "BESLUT_DATA_DIR", default_value = "data")]
-    data_dir: PathBuf,
+    /// The configuration file (default: beslut.toml, if present).
+    #[arg(long, global = true, env = "BESLUT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Folder of the SQLite file (used unless --database-url is given) [default: data].
+    #[arg(long, global = true, env = "BESLUT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     /// `postgres://…` to use PostgreSQL instead of the embedded SQLite file.
     #[arg(long, global = true, env = "BESLUT_DATABASE_URL")]
     database_url: Option<String>,
-    /// The workflows folder.
-    #[arg(long, global = true, env = "BESLUT_WORKFLOWS", default_value = "workflows")]
-    workflows: PathBuf,
+    /// The workflows folder [default: workflows].
+    #[arg(long, global = true, env = "BESLUT_WORKFLOWS")]
+    workflows: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -140,9 +143,14 @@ enum Command {
     Apply { file: PathBuf },
     /// Run the server: decision links, pages and the background workers.
     Serve {
-        /// The address to listen on.
-        #[arg(long, env = "BESLUT_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: String,
+        /// The address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "BESLUT_LISTEN")]
+        listen: Option<String>,
+    },
+    /// API tokens: `beslut token create NAME --scopes read,start`, `list`, `revoke NAME`.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
     },
     /// Run every worker once: due timers, sub-cases, then email (SMTP from BESLUT_SMTP_HOST,
     /// else .eml files in the data folder).
@@ -157,6 +165,22 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a token and print it once; only its hash is kept.
+    Create {
+        /// What the token is for, e.g. the system that uses it.
+        name: String,
+        /// Comma-separated: read, start, decide, admin.
+        #[arg(long, value_delimiter = ',', default_value = "read")]
+        scopes: Vec<String>,
+    },
+    /// List tokens (never the tokens themselves).
+    List,
+    /// Revoke a token by id or name.
+    Revoke { token: String },
 }
 
 #[derive(Subcommand)]
@@ -205,12 +229,29 @@ enum GraphFormat {
 /// Runs the command line and returns the process's exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    let target = commands::Target { data_dir: cli.data_dir, database_url: cli.database_url, workflows: cli.workflows };
+    let overrides = crate::config::Overrides {
+        config: cli.config,
+        listen: match &cli.command {
+            Command::Serve { listen } => listen.clone(),
+            _ => None,
+        },
+        data_dir: cli.data_dir,
+        database_url: cli.database_url,
+        workflows: cli.workflows,
+    };
     let result = match cli.command {
         Command::Check { paths, workflows_dir, lang, format } => check(&paths, workflows_dir, lang.into(), format),
         Command::Graph { file, format, lang, output } => draw(&file, format, lang.into(), output),
         Command::Schema => print(&crate::schema::workflow_schema()),
-        other => return run_case_command(&target, other),
+        other => {
+            return match crate::config::Config::load(&overrides) {
+                Ok(config) => run_case_command(&config, other),
+                Err(message) => {
+                    eprintln!("beslut: {message}");
+                    ExitCode::from(2)
+                }
+            };
+        }
     };
     result.unwrap_or_else(|message| {
         eprintln!("beslut: {message}");
@@ -219,7 +260,7 @@ pub fn run() -> ExitCode {
 }
 
 /// Commands that need the database run on a Tokio runtime; their errors are sentences.
-fn run_case_command(target: &commands::Target, command: Command) -> ExitCode {
+fn run_case_command(config: &crate::config::Config, command: Command) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -228,14 +269,13 @@ fn run_case_command(target: &commands::Target, command: Command) -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let engine = std::sync::Arc::new(commands::open(target).await?);
-        if let Command::Work = command {
-            return commands::work(engine, &target.data_dir).await.map(|_| true);
+        let engine = std::sync::Arc::new(commands::open(config).await?);
+        match command {
+            Command::Work => crate::serve::work_once(engine, config).await.map(|_| true),
+            Command::Serve { .. } => crate::serve::run(engine, config).await.map(|_| true),
+            Command::Token { action } => token(&engine, action).await.map(|_| true),
+            other => case_command(&engine, other).await,
         }
-        if let Command::Serve { listen } = &command {
-            return commands::serve(engine, &target.data_dir, listen).await.map(|_| true);
-        }
-        case_command(&engine, command).await
     });
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -280,9 +320,38 @@ async fn case_command(engine: &beslut_engine::service::Engine, command: Command)
         Command::Override { case, to, who, reason } => {
             commands::command(engine, &case, C::Override { admin: who, reason, to }).await?
         }
-        Command::Check { .. } | Command::Graph { .. } | Command::Schema | Command::Work | Command::Serve { .. } => {}
+        Command::Check { .. }
+        | Command::Graph { .. }
+        | Command::Schema
+        | Command::Work
+        | Command::Serve { .. }
+        | Command::Token { .. } => {}
     }
     Ok(true)
+}
+
+async fn token(engine: &beslut_engine::service::Engine, action: TokenAction) -> Result<(), String> {
+    use crate::api::auth;
+    match action {
+        TokenAction::Create { name, scopes } => {
+            let token = auth::create_token(engine, &name, &scopes).await?;
+            commands::out!("{token}");
+            eprintln!("beslut: spara token nu; den visas inte igen / save the token now; it is not shown again");
+        }
+        TokenAction::List => {
+            for t in auth::list_tokens(engine).await? {
+                let state = if t.revoked_at.is_some() { "återkallad" } else { "giltig" };
+                commands::out!("{}\t{}\t{}\t{state}", t.id, t.name, t.scopes.join(","));
+            }
+        }
+        TokenAction::Revoke { token } => {
+            if !auth::revoke_token(engine, &token).await? {
+                return Err(format!("ingen giltig token heter {token}"));
+            }
+            commands::out!("{token} återkallad");
+        }
+    }
+    Ok(())
 }
 
 fn print(text: &str) -> Result<ExitCode, String> {

@@ -7,7 +7,7 @@ use beslut_engine::runtime::{self, Case, Channel, Command, Party, Status};
 use beslut_engine::service::{Engine, Error};
 use beslut_engine::store::{self, Store, audit, cases};
 use serde_json::{Map, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Prints a line; when the reader has gone away (`beslut show … | head`), stops quietly.
 macro_rules! out {
@@ -22,16 +22,9 @@ macro_rules! out {
 }
 pub(crate) use out;
 
-/// Where the data lives and which workflows run.
-pub struct Target {
-    pub data_dir: PathBuf,
-    pub database_url: Option<String>,
-    pub workflows: PathBuf,
-}
-
 /// Opens the database and loads the workflows; a broken workflow file is reported, and
 /// the valid ones still run.
-pub async fn open(target: &Target) -> Result<Engine, String> {
+pub async fn open(target: &crate::config::Config) -> Result<Engine, String> {
     let project =
         Project::load(&target.workflows).map_err(|e| format!("kan inte läsa {}: {e}", target.workflows.display()))?;
     if !project.is_valid() {
@@ -66,6 +59,7 @@ pub fn describe(error: &Error) -> String {
         Error::NoSuchCase(id) => format!("ärendet {id} finns inte"),
         Error::NoSuchWorkflow(w) => format!("arbetsflödet {w} finns inte eller har fel (kör `beslut check`)"),
         Error::Conflict => "ärendet ändrades av någon annan samtidigt; försök igen".into(),
+        Error::BadPayload(why) => format!("webhookens innehåll passar inte arbetsflödet: {why}"),
         Error::Store(e) => format!("databasfel: {e}"),
         Error::Rejected(R::InvalidData(problems)) => {
             let lines: Vec<String> = problems.iter().map(|p| format!("  {}: {}", p.field, p.message.sv)).collect();
@@ -304,92 +298,4 @@ pub async fn apply_stream(engine: &Engine, path: &Path) -> Result<bool, String> 
         printed.and_then(|_| out.flush()).map_err(|e| e.to_string())?;
     }
     Ok(true)
-}
-
-/// The link secret: `BESLUT_LINK_SECRET` (hex), else `DATA_DIR/link-secret`, created once with
-/// owner-only permissions. Changing it invalidates every link already sent.
-pub fn link_secret(data_dir: &Path) -> Result<beslut_notifications::links::Secret, String> {
-    use beslut_notifications::links::Secret;
-    if let Ok(text) = std::env::var("BESLUT_LINK_SECRET") {
-        let bytes = hex::decode(text.trim()).map_err(|_| "BESLUT_LINK_SECRET ska vara hexadecimal".to_string())?;
-        return Secret::new(bytes);
-    }
-    let path = data_dir.join("link-secret");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        return Secret::new(hex::decode(text.trim()).map_err(|_| format!("{} är skadad", path.display()))?);
-    }
-    std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
-    let secret = Secret::generate();
-    std::fs::write(&path, hex::encode(secret.as_bytes())).map_err(|e| format!("{}: {e}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
-    }
-    Ok(secret)
-}
-
-/// SMTP from `BESLUT_SMTP_HOST` (and `_PORT`, `_SECURITY`, `_USERNAME`, `_PASSWORD`), or the
-/// development mailbox of `.eml` files when no host is set, announced loudly.
-pub fn transport(data_dir: &Path) -> Result<Box<dyn crate::mail::Transport>, String> {
-    let Ok(host) = std::env::var("BESLUT_SMTP_HOST") else {
-        let dir = data_dir.join("mail");
-        eprintln!(
-            "OBS: ingen SMTP-server är inställd (BESLUT_SMTP_HOST); e-post skrivs som .eml-filer i {}",
-            dir.display()
-        );
-        eprintln!(
-            "NOTE: no SMTP server is configured (BESLUT_SMTP_HOST); email is written as .eml files to {}",
-            dir.display()
-        );
-        return Ok(Box::new(crate::mail::FileTransport { dir }));
-    };
-    let config = crate::mail::SmtpConfig {
-        host,
-        port: std::env::var("BESLUT_SMTP_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(587),
-        security: std::env::var("BESLUT_SMTP_SECURITY").unwrap_or_else(|_| "starttls".into()),
-        username: std::env::var("BESLUT_SMTP_USERNAME").ok(),
-        password: std::env::var("BESLUT_SMTP_PASSWORD").ok(),
-    };
-    Ok(Box::new(crate::mail::SmtpTransport::new(&config)?))
-}
-
-/// Runs every worker once: due timers, sub-cases, then email.
-pub async fn work(engine: std::sync::Arc<Engine>, data_dir: &Path) -> Result<(), String> {
-    let fired = engine.fire_due_timers(engine.now()).await.map_err(|e| describe(&e))?;
-    let internal = engine.process_internal().await.map_err(|e| describe(&e))?;
-    let base_url = std::env::var("BESLUT_PUBLIC_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
-    let mut mailer = crate::mail::Mailer::new(engine, link_secret(data_dir)?, &base_url, transport(data_dir)?)?;
-    if let Ok(from) = std::env::var("BESLUT_MAIL_FROM") {
-        mailer.from = from;
-    }
-    if let Ok(name) = std::env::var("BESLUT_ORGANISATION") {
-        mailer.sender_name = name;
-    }
-    let sent = mailer.run_once().await?;
-    out!("{fired} tidsgränser, {internal} delärenden, {sent} e-postmeddelanden skickade");
-    Ok(())
-}
-
-/// Runs the server until Ctrl-C or SIGTERM.
-pub async fn serve(engine: std::sync::Arc<Engine>, data_dir: &Path, listen: &str) -> Result<(), String> {
-    let base_url = std::env::var("BESLUT_PUBLIC_URL").unwrap_or_else(|_| format!("http://{listen}"));
-    let dev_mail = std::env::var("BESLUT_SMTP_HOST").is_err();
-    let secret = link_secret(data_dir)?;
-    let mut mailer = crate::mail::Mailer::new(engine.clone(), secret.clone(), &base_url, transport(data_dir)?)?;
-    if let Ok(from) = std::env::var("BESLUT_MAIL_FROM") {
-        mailer.from = from;
-    }
-    if let Ok(name) = std::env::var("BESLUT_ORGANISATION") {
-        mailer.sender_name = name;
-    }
-    let listener =
-        tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("kan inte lyssna på {listen}: {e}"))?;
-    let state =
-        crate::web::AppState { engine, secret, base_url: base_url.clone(), dev_mail, limiter: Default::default() };
-    eprintln!("beslut: lyssnar på http://{listen} (publik adress {base_url})");
-    if dev_mail {
-        eprintln!("beslut: utvecklingsbrevlådan: {base_url}/dev/mail");
-    }
-    crate::serve::serve(listener, state, mailer, crate::serve::signal()).await.map_err(|e| e.to_string())
 }

@@ -1,5 +1,7 @@
 //! The `beslut` command: parses arguments and hands over to [`beslut::cli`].
 
 fn main() -> std::process::ExitCode {
+    // One TLS provider for SMTP and outbound HTTP alike; without it rustls cannot choose.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     beslut::cli::run()
 }

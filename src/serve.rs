@@ -1,27 +1,41 @@
-//! `beslut serve`: the HTTP server and its background workers on one process.
+//! `beslut serve`: the HTTP server and its background workers on one process, and `beslut
+//! work`, which runs the workers once.
 
+use crate::config::Config;
 use crate::mail::Mailer;
 use crate::web::{self, AppState};
+use beslut_engine::service::Engine;
+use beslut_engine::store::{hooks, millis};
+use beslut_notifications::deliver::Deliverer;
+use beslut_notifications::links::Secret;
+use beslut_notifications::webhooks::WebhookSecret;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// How often the workers look for due timers, sub-cases and emails.
+/// How often the workers look for due timers, sub-cases, emails, events and calls.
 const WORK_EVERY: Duration = Duration::from_secs(2);
+
+/// What the background loop runs.
+pub struct Workers {
+    pub mailer: Mailer,
+    pub deliverer: Deliverer,
+}
 
 /// Serves `state` on `listener` until `shutdown` completes: requests in flight finish, and the
 /// workers stop after their current item.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
-    mailer: Mailer,
+    workers: Workers,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let workers = tokio::spawn(work(state.engine.clone(), mailer, stop_rx));
+    let workers = tokio::spawn(work(state.engine.clone(), workers, stop_rx));
     let app = web::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -34,22 +48,36 @@ pub async fn serve(
 }
 
 /// Runs every worker once per interval until told to stop.
-async fn work(engine: Arc<beslut_engine::service::Engine>, mailer: Mailer, mut stop: watch::Receiver<bool>) {
+async fn work(engine: Arc<Engine>, workers: Workers, mut stop: watch::Receiver<bool>) {
     loop {
-        if let Err(e) = engine.fire_due_timers(engine.now()).await {
-            eprintln!("beslut: tidsgränser: {e}");
-        }
-        if let Err(e) = engine.process_internal().await {
-            eprintln!("beslut: delärenden: {e}");
-        }
-        if let Err(e) = mailer.run_once().await {
-            eprintln!("beslut: e-post: {e}");
-        }
+        run_workers(&engine, &workers).await;
         tokio::select! {
             _ = tokio::time::sleep(WORK_EVERY) => {}
             _ = stop.changed() => return,
         }
     }
+}
+
+/// One round of every worker; a failing worker is logged and the others still run.
+async fn run_workers(engine: &Engine, workers: &Workers) -> usize {
+    let mut done = 0;
+    match engine.fire_due_timers(engine.now()).await {
+        Ok(n) => done += n,
+        Err(e) => tracing::warn!(error = %e, "timers"),
+    }
+    match engine.process_internal().await {
+        Ok(n) => done += n,
+        Err(e) => tracing::warn!(error = %e, "sub-cases"),
+    }
+    match workers.mailer.run_once().await {
+        Ok(n) => done += n,
+        Err(e) => tracing::warn!(error = %e, "email"),
+    }
+    match workers.deliverer.run_once().await {
+        Ok(n) => done += n,
+        Err(e) => tracing::warn!(error = %e, "webhooks and calls"),
+    }
+    done
 }
 
 /// Completes on Ctrl-C or SIGTERM.
@@ -69,4 +97,153 @@ pub async fn signal() {
         _ = ctrl_c => {}
         _ = terminate => {}
     }
+}
+
+/// The workers as configured: SMTP or `.eml` files, and the public address for links.
+pub fn workers(engine: Arc<Engine>, config: &Config, secret: &Secret) -> Result<Workers, String> {
+    let mut mailer = Mailer::new(engine.clone(), secret.clone(), &config.public_url, transport(config)?)?;
+    if let Some(from) = &config.mail_from {
+        mailer.from = from.clone();
+    }
+    if let Some(name) = &config.organisation {
+        mailer.sender_name = name.clone();
+    }
+    let deliverer = Deliverer::new(engine, secret.clone(), &config.public_url).map_err(|e| e.to_string())?;
+    Ok(Workers { mailer, deliverer })
+}
+
+/// `beslut work`: every worker once.
+pub async fn work_once(engine: Arc<Engine>, config: &Config) -> Result<(), String> {
+    sync_subscriptions(&engine, config).await?;
+    let workers = workers(engine.clone(), config, &link_secret(config)?)?;
+    let done = run_workers(&engine, &workers).await;
+    crate::commands::out!("{done} uppgifter utförda (tidsgränser, delärenden, e-post, webhooks, anrop)");
+    Ok(())
+}
+
+/// `beslut serve`: runs until Ctrl-C or SIGTERM.
+pub async fn run(engine: Arc<Engine>, config: &Config) -> Result<(), String> {
+    crate::telemetry::init();
+    sync_subscriptions(&engine, config).await?;
+    let secret = link_secret(config)?;
+    let sources = sources(config)?;
+    warn_unconfigured_sources(&engine, &sources);
+    let workers = workers(engine.clone(), config, &secret)?;
+    let listen = &config.listen;
+    let listener = TcpListener::bind(listen).await.map_err(|e| format!("kan inte lyssna på {listen}: {e}"))?;
+    let dev_mail = config.smtp.is_none();
+    let state = AppState {
+        engine,
+        secret,
+        base_url: config.public_url.clone(),
+        dev_mail,
+        limiter: Default::default(),
+        sources: Arc::new(sources),
+        workflows_dir: config.workflows.clone(),
+    };
+    tracing::info!(listen = %listen, public_url = %config.public_url, "beslut: lyssnar / listening");
+    eprintln!("beslut: lyssnar på http://{listen} (publik adress {})", config.public_url);
+    if dev_mail {
+        eprintln!("beslut: utvecklingsbrevlådan: {}/dev/mail", config.public_url);
+    }
+    serve(listener, state, workers, signal()).await.map_err(|e| e.to_string())
+}
+
+/// The inbound webhook sources with their parsed secrets.
+pub fn sources(config: &Config) -> Result<std::collections::BTreeMap<String, WebhookSecret>, String> {
+    config
+        .sources
+        .iter()
+        .map(|(name, s)| {
+            WebhookSecret::parse(&s.secret)
+                .map(|secret| (name.clone(), secret))
+                .map_err(|e| format!("[sources.{name}] secret: {e}"))
+        })
+        .collect()
+}
+
+fn warn_unconfigured_sources(engine: &Engine, sources: &std::collections::BTreeMap<String, WebhookSecret>) {
+    for w in engine.project.valid_workflows() {
+        let Some(hook) = w.definition.as_ref().and_then(|d| d.webhook.as_ref()) else { continue };
+        if !sources.contains_key(&hook.source) {
+            eprintln!(
+                "beslut: varning: {} tar emot webhooks från källan {}, men beslut.toml saknar [sources.{}]; \
+                 POST /hooks/start/{} avvisas tills den finns",
+                w.id, hook.source, hook.source, w.id
+            );
+        }
+    }
+}
+
+/// Makes the stored configured subscriptions those of the file.
+pub async fn sync_subscriptions(engine: &Engine, config: &Config) -> Result<(), String> {
+    let now = millis(engine.now());
+    let mut configured = Vec::new();
+    for (name, s) in &config.subscriptions {
+        WebhookSecret::parse(&s.secret).map_err(|e| format!("[subscriptions.{name}] secret: {e}"))?;
+        configured.push(hooks::Subscription {
+            id: format!("config:{name}"),
+            url: s.url.clone(),
+            secret: s.secret.clone(),
+            events: s.events.clone(),
+            workflows: s.workflows.clone(),
+            origin: "config".into(),
+            active: true,
+            created_at: now,
+        });
+    }
+    let mut tx = engine.store.begin().await.map_err(|e| e.to_string())?;
+    hooks::sync_configured(&mut tx, &configured).await.map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())
+}
+
+/// The link secret: configured (hex), else `DATA_DIR/link-secret`, created once with
+/// owner-only permissions. Changing it invalidates every link already sent.
+pub fn link_secret(config: &Config) -> Result<Secret, String> {
+    if let Some(text) = &config.link_secret {
+        let bytes = hex::decode(text.trim()).map_err(|_| "BESLUT_LINK_SECRET ska vara hexadecimal".to_string())?;
+        return Secret::new(bytes);
+    }
+    let path = config.data_dir.join("link-secret");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Secret::new(hex::decode(text.trim()).map_err(|_| format!("{} är skadad", path.display()))?);
+    }
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| e.to_string())?;
+    let secret = Secret::generate();
+    write_private(&path, &hex::encode(secret.as_bytes()))?;
+    Ok(secret)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// SMTP as configured, or the development mailbox of `.eml` files, announced loudly.
+pub fn transport(config: &Config) -> Result<Box<dyn crate::mail::Transport>, String> {
+    let Some(smtp) = config.smtp.as_ref().filter(|s| s.host.is_some()) else {
+        let dir = config.data_dir.join("mail");
+        eprintln!(
+            "OBS: ingen SMTP-server är inställd (BESLUT_SMTP_HOST); e-post skrivs som .eml-filer i {}",
+            dir.display()
+        );
+        eprintln!(
+            "NOTE: no SMTP server is configured (BESLUT_SMTP_HOST); email is written as .eml files to {}",
+            dir.display()
+        );
+        return Ok(Box::new(crate::mail::FileTransport { dir }));
+    };
+    let config = crate::mail::SmtpConfig {
+        host: smtp.host.clone().unwrap_or_default(),
+        port: smtp.port.unwrap_or(587),
+        security: smtp.security.clone().unwrap_or_else(|| "starttls".into()),
+        username: smtp.username.clone(),
+        password: smtp.password.clone(),
+    };
+    Ok(Box::new(crate::mail::SmtpTransport::new(&config)?))
 }

@@ -242,6 +242,17 @@ fn case_sample() -> Value {
     Value::from(map)
 }
 
+/// Evaluates `source` with the given variables (JSON), for places outside a case, such as a
+/// webhook's mapping from its payload to case data.
+pub fn evaluate(source: &str, vars: &[(&str, serde_json::Value)]) -> Result<serde_json::Value, String> {
+    let program = compile(source).map_err(|e| format!("`{source}`: {:?}", e.problem))?;
+    let mut context = cel::Context::default();
+    for (name, value) in vars {
+        context.add_variable_from_value(*name, from_json(value));
+    }
+    program.execute(&context).map(|v| to_json(&v)).map_err(|e| format!("`{source}`: {e}"))
+}
+
 /// Converts case data (JSON) to a CEL value: whole numbers become integers so that
 /// `kostnad > 500000` and `kostnad + 1` both work.
 pub fn from_json(value: &serde_json::Value) -> Value {

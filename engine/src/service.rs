@@ -23,6 +23,9 @@ pub enum Error {
     NoSuchWorkflow(String),
     #[error("the case was changed by someone else at the same moment; try again")]
     Conflict,
+    /// A webhook's body does not give what the workflow's `webhook` mapping needs.
+    #[error("the webhook body does not fit the workflow: {0}")]
+    BadPayload(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -114,6 +117,65 @@ impl Engine {
         self.remember(&mut tx, key, &case).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(case)
+    }
+
+    /// Delivers a signal to the open case waiting for `name` under `key`. With an idempotency
+    /// key, a repeat returns the first result even after the case moved on.
+    pub async fn signal(
+        &self,
+        name: &str,
+        key: &str,
+        payload: Value,
+        channel: Channel,
+        origin: Map<String, Value>,
+        idempotency: Option<&str>,
+    ) -> Result<Case, Error> {
+        if idempotency.is_some() {
+            let mut tx = self.store.pool.begin().await.map_err(StoreError::from)?;
+            let first = self.replay(&mut tx, idempotency).await?;
+            tx.rollback().await.map_err(StoreError::from)?;
+            if let Some(case) = first {
+                return Ok(case);
+            }
+        }
+        let id = cases::waiting_for(&self.store.pool, name, key).await?;
+        let id = id.ok_or(Error::Rejected(runtime::Error::NotWaiting))?;
+        let command = Command::Signal { name: name.into(), payload };
+        self.execute(&id, command, channel, origin, idempotency).await
+    }
+
+    /// The current, valid definition of `workflow`.
+    pub fn current(&self, workflow: &str) -> Option<&Definition> {
+        self.project.valid_workflows().find(|w| w.id == workflow).and_then(|w| w.definition.as_ref())
+    }
+
+    /// Starts a case from a webhook's JSON body through the workflow's `webhook` mapping; a
+    /// repeated `key` (the webhook id) returns the first case.
+    pub async fn start_from_webhook(&self, workflow: &str, payload: &Value, key: &str) -> Result<Case, Error> {
+        let def = self.current(workflow).ok_or_else(|| Error::NoSuchWorkflow(workflow.into()))?;
+        let hook = def.webhook.as_ref().ok_or_else(|| Error::NoSuchWorkflow(format!("{workflow} (no webhook)")))?;
+        let vars = [("payload", payload.clone())];
+        let mut data = Map::new();
+        for (field, e) in &hook.data {
+            let value = crate::expr::evaluate(&e.source, &vars).map_err(Error::BadPayload)?;
+            if !value.is_null() {
+                data.insert(field.name.clone(), value);
+            }
+        }
+        let who = crate::expr::evaluate(&hook.starter.source, &vars).map_err(Error::BadPayload)?;
+        let who = who.as_str().unwrap_or_default();
+        let starter = match self.project.directory.person(who) {
+            Some(p) => runtime::assign::party(p),
+            None if who.contains('@') => {
+                Party { person: None, email: who.into(), name: who.into(), lang: crate::diagnostic::Lang::Sv }
+            }
+            None => {
+                let why =
+                    format!("`starter` gives `{who}`, which is neither a person in the directory nor an email address");
+                return Err(Error::BadPayload(why));
+            }
+        };
+        self.start(workflow, data, starter, Channel::Webhook, Some(key)).await
     }
 
     async fn start_in(&self, tx: &mut Tx, new: NewCase<'_>) -> Result<Case, Error> {
@@ -361,6 +423,22 @@ impl Engine {
         let def = self.definition(&mut tx, &case.workflow, &case.definition_hash).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(def)
+    }
+
+    /// The definition a case runs on, if it is at hand without the database: the version
+    /// cache, else the current file.
+    pub fn current_or_stored(&self, case: &Case) -> Option<Arc<Definition>> {
+        let key = (case.workflow.clone(), case.definition_hash.clone());
+        let cached = self.versions.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+        cached.or_else(|| self.current(&case.workflow).map(|d| Arc::new(d.clone())))
+    }
+
+    /// The workflow file a case started on, as it was.
+    pub async fn definition_source(&self, case: &Case) -> Result<Option<String>, Error> {
+        let mut tx = self.store.pool.begin().await.map_err(StoreError::from)?;
+        let source = cases::version_source(&mut tx, &case.workflow, &case.definition_hash).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(source)
     }
 
     /// Queues a fresh task email (with new links) for a person who still holds an open task, as

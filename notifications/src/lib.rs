@@ -3,6 +3,10 @@
 //!
 //! - [`links`]: signed, per-person, per-action tokens for `/d/{token}` links.
 //! - [`render`]: emails from Handlebars templates (built-in, overridable per installation).
+//! - [`webhooks`]: Standard Webhooks signatures, outbound and inbound.
+//! - [`deliver`]: outbound webhooks and external calls, from the outbox.
 
+pub mod deliver;
 pub mod links;
 pub mod render;
+pub mod webhooks;

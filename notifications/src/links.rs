@@ -146,6 +146,26 @@ pub fn verify_csrf(
     mac.verify_slice(&bytes).is_ok() && issued <= now && now - issued <= max_age
 }
 
+/// The capability in a call's callback address (`/hooks/call/{token}`): the request id,
+/// signed, so the called system needs no secret of its own to answer.
+pub fn callback_token(secret: &Secret, request_id: &str) -> String {
+    let id = URL_SAFE_NO_PAD.encode(request_id.as_bytes());
+    let mut mac = secret.mac();
+    mac.update(format!("call\u{1f}{request_id}").as_bytes());
+    format!("{id}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+}
+
+/// The request id of a genuine callback token.
+pub fn verify_callback(secret: &Secret, token: &str) -> Option<String> {
+    let (id, signature) = token.split_once('.')?;
+    let request_id = String::from_utf8(URL_SAFE_NO_PAD.decode(id).ok()?).ok()?;
+    let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+    let mut mac = secret.mac();
+    mac.update(format!("call\u{1f}{request_id}").as_bytes());
+    mac.verify_slice(&signature).ok()?;
+    Some(request_id)
+}
+
 /// What the database keeps of a token.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))

@@ -4,9 +4,14 @@
 //!
 //! - [`decide`]: `/d/{token}`: GET shows a confirmation page, only POST decides.
 //! - [`dev`]: `/dev/mail` and `/dev/mail.json`, when email goes to files.
+//! - [`hooks`]: inbound webhooks (`/hooks/…`).
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`crate::api`]: the JSON API (`/api/v1`).
 
 pub mod decide;
 pub mod dev;
+pub mod hooks;
+pub mod ops;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -27,14 +32,21 @@ pub struct AppState {
     /// True when email goes to `.eml` files: then `/dev/mail` lists them.
     pub dev_mail: bool,
     pub limiter: Arc<Limiter>,
+    /// Inbound webhook sources and their secrets.
+    pub sources: Arc<std::collections::BTreeMap<String, beslut_notifications::webhooks::WebhookSecret>>,
+    /// The folder the workflows were loaded from.
+    pub workflows_dir: std::path::PathBuf,
 }
 
 /// The router of all pages.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .merge(ops::router())
         .merge(decide::router())
         .merge(dev::router())
+        .merge(hooks::router())
+        .merge(crate::api::router())
+        .layer(axum::middleware::from_fn(ops::measure))
         .with_state(state)
 }
 

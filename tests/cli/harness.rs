@@ -3,11 +3,13 @@
 
 use crate::mail::SmtpServer;
 use beslut::mail::{Mailer, SmtpTransport};
+use beslut::serve::Workers;
 use beslut::web::AppState;
 use beslut_engine::project::Project;
 use beslut_engine::runtime::Party;
 use beslut_engine::service::Engine;
 use beslut_engine::store::Store;
+use beslut_notifications::deliver::Deliverer;
 use beslut_notifications::links::Secret;
 use std::sync::Arc;
 
@@ -41,15 +43,19 @@ pub async fn start() -> Running {
     let secret = Secret::generate();
     let transport = Box::new(SmtpTransport::new(&smtp.config()).unwrap());
     let mailer = Mailer::new(engine.clone(), secret.clone(), &base, transport).unwrap();
+    let deliverer = Deliverer::new(engine.clone(), secret.clone(), &base).unwrap();
     let state = AppState {
         engine: engine.clone(),
         secret: secret.clone(),
         base_url: base.clone(),
         dev_mail: false,
         limiter: Default::default(),
+        sources: Default::default(),
+        workflows_dir: crate::root().join("workflows"),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(beslut::serve::serve(listener, state, mailer, async move {
+    let workers = Workers { mailer, deliverer };
+    tokio::spawn(beslut::serve::serve(listener, state, workers, async move {
         let _ = stopped.await;
     }));
     Running { base, engine, secret, smtp, stop: Some(stop), _dir: dir }

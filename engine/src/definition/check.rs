@@ -130,6 +130,38 @@ impl Checker<'_> {
         for ledger in &self.def.ledgers {
             self.ledger_refs(r, ledger);
         }
+        if let Some(hook) = &self.def.webhook {
+            self.webhook_refs(r, hook);
+        }
+    }
+
+    /// A webhook must give every required data field without a default, or every case it
+    /// starts would be refused.
+    fn webhook_refs(&self, r: &mut Report, hook: &Webhook) {
+        hook.data.iter().for_each(|(f, _)| self.field_ref(r, f, Some(&self.def.data)));
+        let missing: Vec<&str> = self
+            .def
+            .data
+            .iter()
+            .filter(|f| f.required && f.default.is_none() && !hook.data.iter().any(|(to, _)| to.name == f.id))
+            .map(|f| f.id.as_str())
+            .collect();
+        if !missing.is_empty() {
+            let list = missing.join("`, `");
+            let first = missing[0];
+            r.error(
+                hook.pos,
+                "webhook-missing-field",
+                msg!(
+                    "webhooken ger inte de obligatoriska fälten `{list}`",
+                    "the webhook does not give the required fields `{list}`"
+                ),
+                Some(msg!(
+                    "lägg till dem under `data`, t.ex. `{first}: payload.{first}`",
+                    "add them under `data`, e.g. `{first}: payload.{first}`"
+                )),
+            );
+        }
     }
 
     fn withdraw_target(&self, r: &mut Report, to: &Ref) {
@@ -447,6 +479,10 @@ impl Checker<'_> {
     }
 
     fn expressions(&self, r: &mut Report) {
+        if let Some(hook) = &self.def.webhook {
+            self.expression(r, &hook.starter, Some(Kind::Text), &["payload"]);
+            self.assignments(r, &hook.data, &["payload"]);
+        }
         for state in &self.def.states {
             match &state.kind {
                 StateKind::Choice(choice) => {

@@ -52,7 +52,21 @@ pub struct Definition {
     pub withdraw_to: Option<Ref>,
     pub data: Vec<Field>,
     pub ledgers: Vec<Ledger>,
+    /// How a case is started by `POST /hooks/start/{workflow}`, if it may be.
+    pub webhook: Option<Webhook>,
     pub states: Vec<State>,
+}
+
+/// Starting a case from another system's webhook: who sends it, and how its JSON body (named
+/// `payload` in the expressions) becomes the case's starter and data.
+#[derive(Clone, Debug)]
+pub struct Webhook {
+    /// The sender, whose secret is configured in beslut.toml under `[sources.NAME]`.
+    pub source: String,
+    pub pos: Pos,
+    /// A person id from the directory or an email address.
+    pub starter: Expr,
+    pub data: Vec<(Ref, Expr)>,
 }
 
 /// An inline Handlebars template string and where it was written.

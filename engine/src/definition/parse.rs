@@ -6,8 +6,19 @@ use crate::diagnostic::{Msg, Report, suggest};
 use crate::msg;
 use crate::yaml::{Node, Pos, Value};
 
-const TOP_KEYS: [&str; 10] =
-    ["name", "name_en", "description", "series", "title", "start", "withdraw_to", "data", "ledgers", "states"];
+const TOP_KEYS: [&str; 11] = [
+    "name",
+    "name_en",
+    "description",
+    "series",
+    "title",
+    "start",
+    "withdraw_to",
+    "data",
+    "ledgers",
+    "webhook",
+    "states",
+];
 const FIELD_KEYS: [&str; 11] =
     ["type", "label", "help", "required", "default", "values", "values_from", "items", "min", "max", "multiline"];
 const COMMON_STATE_KEYS: [&str; 3] = ["type", "label", "description"];
@@ -50,6 +61,7 @@ pub fn definition(r: &mut Report, id: &str, root: &Node) -> Option<Definition> {
         withdraw_to: top.get("withdraw_to").and_then(|n| reader::reference(r, n, &w("`withdraw_to`", "`withdraw_to`"))),
         data: top.get("data").map(|n| fields(r, n)).unwrap_or_default(),
         ledgers: top.get("ledgers").map(|n| ledgers(r, n)).unwrap_or_default(),
+        webhook: top.get("webhook").and_then(|n| webhook(r, n)),
         states: states_node.map(|n| states(r, n)).unwrap_or_default(),
     })
 }
@@ -258,6 +270,19 @@ fn ledgers(r: &mut Report, node: &Node) -> Vec<Ledger> {
             Some(Ledger { id: key.name.clone(), pos: key.pos, label: label.unwrap_or_default(), frames, key: keys })
         })
         .collect()
+}
+
+fn webhook(r: &mut Report, node: &Node) -> Option<Webhook> {
+    let o = reader::obj(r, node, &w("`webhook`", "`webhook`"))?;
+    o.check_keys(r, &["source", "starter", "data"], None);
+    let source_node = o.require(r, "source");
+    let source = source_node.and_then(|n| reader::string(r, n, &w("`source`", "`source`")));
+    if let (Some(name), Some(n)) = (&source, source_node) {
+        reader::check_id(r, name, n.pos);
+    }
+    let starter = o.require(r, "starter").and_then(|n| reader::expr(r, n, &w("`starter`", "`starter`")));
+    let data = o.require(r, "data").map(|n| reader::expr_map(r, n, &w("`data`", "`data`"))).unwrap_or_default();
+    Some(Webhook { source: source?, pos: node.pos, starter: starter?, data })
 }
 
 fn states(r: &mut Report, node: &Node) -> Vec<State> {

@@ -336,6 +336,12 @@ impl<'a> Run<'a> {
             wait_for_callback: call.wait_for_callback,
         });
         self.case.waiting = Some(Waiting::Call { request_id });
+        // The timeout bounds the whole exchange: retries, and the callback if one is awaited.
+        if let Some(timeout) = call.timeout {
+            let timer = Timer::Wait { state: state.id.clone(), entry: self.case.entry, timeout: true };
+            let at = assign::after(self.now(), timeout);
+            self.effects.push(Effect::ScheduleTimer { key: timer.key(&self.case.id), at, timer });
+        }
         Ok(())
     }
 
@@ -599,6 +605,13 @@ impl<'a> Run<'a> {
                     return Ok(());
                 }
                 let def = self.def;
+                if let Some(StateKind::Call(call)) = def.state(state).map(|s| &s.kind) {
+                    self.audit("timer", "call.timed_out", json!({ "state": state }));
+                    return match &call.on_failure {
+                        Some(to) => self.goto(&to.name),
+                        None => Ok(()),
+                    };
+                }
                 let Some(StateKind::Wait(wait)) = def.state(state).map(|s| &s.kind) else { return Ok(()) };
                 self.audit("timer", if *timeout { "wait.timed_out" } else { "wait.done" }, json!({ "state": state }));
                 let to = if *timeout { wait.on_timeout.as_ref().unwrap_or(&wait.next) } else { &wait.next };

@@ -191,3 +191,116 @@ pub async fn waiting_for(pool: &sqlx::AnyPool, signal: &str, key: &str) -> Resul
         .await?;
     Ok(row.map(|r| r.get(0)))
 }
+
+/// What a list of cases is filtered by; every filter is optional.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub workflow: Option<String>,
+    pub state: Option<String>,
+    /// `open` or `closed`.
+    pub status: Option<String>,
+    /// A person id or address: cases they started or hold an open task in.
+    pub person: Option<String>,
+    /// Started at or after (ms).
+    pub from: Option<i64>,
+    /// Started before (ms).
+    pub to: Option<i64>,
+    /// Words in the title or number.
+    pub text: Option<String>,
+    /// Continue after this (started_at, id), newest first.
+    pub after: Option<(i64, String)>,
+    pub limit: i64,
+}
+
+/// A line in a list of cases, with when it started.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Listed {
+    #[serde(flatten)]
+    pub summary: Summary,
+    pub started_by: String,
+    pub started_at: i64,
+}
+
+/// Cases matching `f`, newest first, at most `f.limit`.
+pub async fn search(pool: &sqlx::AnyPool, f: &Filter) -> Result<Vec<Listed>, StoreError> {
+    let text = f.text.as_ref().map(|t| format!("%{}%", t.to_lowercase().replace(['%', '_'], "")));
+    let person = f.person.as_ref().map(|p| p.to_lowercase());
+    let (after_at, after_id) = f.after.clone().map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let rows = sqlx::query(
+        "SELECT id, number, workflow, state, status, outcome, title, updated_at, started_by, started_at FROM cases c \
+         WHERE (CAST($1 AS TEXT) IS NULL OR workflow = $1) AND (CAST($2 AS TEXT) IS NULL OR state = $2) \
+         AND (CAST($3 AS TEXT) IS NULL OR status = $3) \
+         AND (CAST($4 AS TEXT) IS NULL OR LOWER(started_by) = $4 OR EXISTS (SELECT 1 FROM assignments a \
+              WHERE a.case_id = c.id AND (a.person = $4 OR a.email = $4))) \
+         AND (CAST($5 AS BIGINT) IS NULL OR started_at >= $5) AND (CAST($6 AS BIGINT) IS NULL OR started_at < $6) \
+         AND (CAST($7 AS TEXT) IS NULL OR LOWER(title) LIKE $7 OR LOWER(number) LIKE $7) \
+         AND (CAST($8 AS BIGINT) IS NULL OR started_at < $8 OR (started_at = $8 AND id < $9)) \
+         ORDER BY started_at DESC, id DESC LIMIT $10",
+    )
+    .bind(f.workflow.as_deref())
+    .bind(f.state.as_deref())
+    .bind(f.status.as_deref())
+    .bind(person.as_deref())
+    .bind(f.from)
+    .bind(f.to)
+    .bind(text.as_deref())
+    .bind(after_at)
+    .bind(after_id.as_deref().unwrap_or(""))
+    .bind(f.limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Listed {
+            summary: Summary {
+                id: r.get(0),
+                number: r.get(1),
+                workflow: r.get(2),
+                state: r.get(3),
+                status: r.get(4),
+                outcome: r.get(5),
+                title: r.get(6),
+                updated_at: r.get(7),
+            },
+            started_by: r.get(8),
+            started_at: r.get(9),
+        })
+        .collect())
+}
+
+/// An open task held by someone, for task lists.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Held {
+    pub case_id: String,
+    pub task_id: String,
+    pub email: String,
+    pub person: Option<String>,
+    pub deadline: Option<i64>,
+}
+
+/// Open tasks held by a person (id or address), or by anyone when `person` is None.
+pub async fn held(pool: &sqlx::AnyPool, person: Option<&str>, limit: i64) -> Result<Vec<Held>, StoreError> {
+    let person = person.map(str::to_lowercase);
+    let rows = sqlx::query(
+        "SELECT case_id, task_id, email, person, deadline FROM assignments \
+         WHERE CAST($1 AS TEXT) IS NULL OR person = $1 OR email = $1 ORDER BY deadline, case_id, task_id LIMIT $2",
+    )
+    .bind(person.as_deref())
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Held { case_id: r.get(0), task_id: r.get(1), email: r.get(2), person: r.get(3), deadline: r.get(4) })
+        .collect())
+}
+
+/// The stored versions of a workflow (hash, first used), oldest first.
+pub async fn versions(pool: &sqlx::AnyPool, workflow: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows =
+        sqlx::query("SELECT hash, created_at FROM workflow_versions WHERE workflow = $1 ORDER BY created_at, hash")
+            .bind(workflow)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}

@@ -9,11 +9,15 @@
 //! - [`audit`]: the hash-chained audit trail and its verification.
 //! - [`effects`]: outbox, timers, ledger reservations, idempotency keys.
 //! - [`mail`]: link tokens (hashed) and the log of rendered emails.
+//! - [`hooks`]: webhook subscriptions, events, deliveries and their log.
+//! - [`tokens`]: API tokens (hashed) and their scopes.
 
 pub mod audit;
 pub mod cases;
 pub mod effects;
+pub mod hooks;
 pub mod mail;
+pub mod tokens;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};

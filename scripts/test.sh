@@ -51,6 +51,9 @@ log "JSON Schema of the workflow format"
 python3 -c "import jsonschema, yaml" 2>/dev/null || python3 -m pip install -q jsonschema pyyaml
 python3 tests/schema_check.py . | tail -3
 
+log "JSON API against its OpenAPI document (schemathesis)"
+scripts/api-fuzz.sh 40 | tail -15
+
 log "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast

@@ -55,13 +55,14 @@ impl From<StoreError> for DeliverError {
 impl Deliverer {
     /// `secret` signs the callback addresses of calls; `base_url` is the server's public address.
     pub fn new(engine: Arc<Engine>, secret: Secret, base_url: &str) -> Result<Deliverer, DeliverError> {
-        let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("Beslut/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| DeliverError::Client(e.to_string()))?;
+        let client = client(REQUEST_TIMEOUT)?;
         Ok(Deliverer { engine, client, secret, base_url: base_url.trim_end_matches('/').into() })
+    }
+
+    /// The same deliverer giving up on an attempt after `timeout` instead of 15 s.
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<Deliverer, DeliverError> {
+        self.client = client(timeout)?;
+        Ok(self)
     }
 
     /// Fans out new events, sends every due delivery and call; returns how many were settled.
@@ -272,6 +273,20 @@ pub fn backoff_ms(delivery: i64, attempt: i64) -> i64 {
     base + base * spread / 1000
 }
 
+fn client(timeout: Duration) -> Result<reqwest::Client, DeliverError> {
+    // reqwest is built without a TLS provider of its own; use ring, as lettre does. Installing
+    // twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("Beslut/", env!("CARGO_PKG_VERSION")))
+        // A receiver that redirects is misconfigured; following would resend signed content
+        // to an address nobody subscribed.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| DeliverError::Client(e.to_string()))
+}
+
 fn failed_attempt(attempt: i64, at: i64, started: Instant, error: String) -> Attempt {
     Attempt { attempt, at, status_code: None, response: None, error: Some(error), duration_ms: elapsed_ms(started) }
 }
@@ -290,7 +305,7 @@ fn truncate(text: &str) -> String {
 /// A sentence for the delivery log.
 fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
-        format!("no answer within {} s", REQUEST_TIMEOUT.as_secs())
+        "no answer in time".into()
     } else if e.is_connect() {
         "could not connect".into()
     } else {

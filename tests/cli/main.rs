@@ -6,6 +6,7 @@ mod crash;
 mod drive;
 mod graph;
 mod harness;
+mod integration;
 mod links_e2e;
 mod mail;
 mod seeds_cli;

@@ -8,7 +8,7 @@
 use beslut_engine::project::Project;
 use beslut_engine::runtime::{self, Channel, Command, OutcomeId, Party, Status};
 use beslut_engine::service::{Engine, Error};
-use beslut_engine::store::{Store, audit};
+use beslut_engine::store::{Store, audit, cases, hooks, tokens};
 use serde_json::{Map, Value, json};
 use std::path::Path;
 use std::sync::Arc;
@@ -309,4 +309,97 @@ on_both!(a_changed_workflow_file_affects_only_new_cases, |engine: Arc<Engine>| a
     let refused = changed.execute(&new.id, decide(&task, "g1", "bevilja", None), Channel::Api, Map::new(), None).await;
     assert!(matches!(refused, Err(Error::Rejected(runtime::Error::NoSuchAction(_)))), "{refused:?}");
     changed.execute(&new.id, decide(&task, "g1", "godkann", None), Channel::Api, Map::new(), None).await.unwrap();
+});
+
+fn subscriber(id: &str, events: &[&str]) -> hooks::Subscription {
+    hooks::Subscription {
+        id: id.into(),
+        url: "http://127.0.0.1:9/".into(),
+        secret: "whsec_x".into(),
+        events: events.iter().map(|e| e.to_string()).collect(),
+        workflows: vec![],
+        origin: "api".into(),
+        active: true,
+        created_at: 0,
+    }
+}
+
+on_both!(events_fan_out_once_and_go_out_in_order_per_case, |engine: Arc<Engine>| async move {
+    let store = &engine.store;
+    let mut tx = store.begin().await.unwrap();
+    hooks::save_subscription(&mut tx, &subscriber("all", &["*"])).await.unwrap();
+    hooks::save_subscription(&mut tx, &subscriber("tasks", &["task.*"])).await.unwrap();
+    for (seed, kind) in [("1", "case.started"), ("2", "task.assigned"), ("1", "case.started")] {
+        hooks::publish(&mut tx, seed, kind, Some("c1"), Some("bidrag"), json!({}), 1000).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let all = hooks::deliveries(&store.pool, None, Some("pending"), None, 10).await.unwrap();
+    assert_eq!(all.len(), 3, "two events (one seed repeated), to 2 + 1 subscribers: {all:?}");
+
+    // Claimed one at a time: the second event to `all` waits while the first is pending.
+    let mut claimed = Vec::new();
+    loop {
+        let mut tx = store.begin().await.unwrap();
+        let due = hooks::claim_delivery(&mut tx, store.backend, 2000, 60_000).await.unwrap();
+        tx.commit().await.unwrap();
+        let Some(due) = due else { break };
+        claimed.push((due.subscription_id.clone(), due.event_type.clone()));
+    }
+    claimed.sort();
+    assert_eq!(claimed, [("all".to_string(), "case.started".to_string()), ("tasks".into(), "task.assigned".into())]);
+
+    let first = all.iter().find(|d| d.subscription_id == "all" && d.event_type == "case.started").unwrap();
+    let attempt =
+        hooks::Attempt { attempt: 1, at: 2000, status_code: Some(200), response: None, error: None, duration_ms: 3 };
+    let mut tx = store.begin().await.unwrap();
+    hooks::record_attempt(&mut tx, first.id, &attempt, hooks::Outcome::Delivered).await.unwrap();
+    let next = hooks::claim_delivery(&mut tx, store.backend, 3000, 60_000).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(next.map(|d| d.event_type), Some("task.assigned".to_string()), "then the next one of the case");
+
+    let mut tx = store.begin().await.unwrap();
+    assert!(hooks::redeliver(&mut tx, first.id, 4000).await.unwrap());
+    assert!(hooks::deactivate(&mut tx, "tasks").await.unwrap());
+    tx.commit().await.unwrap();
+    let cancelled = hooks::deliveries(&store.pool, Some("tasks"), Some("cancelled"), None, 10).await.unwrap();
+    assert_eq!(cancelled.len(), 1, "a removed subscriber's pending delivery is cancelled, not lost from the log");
+});
+
+on_both!(cases_are_searched_and_paged_and_tokens_kept_hashed, |engine: Arc<Engine>| async move {
+    for amount in [10, 20, 30] {
+        start(&engine, amount).await;
+    }
+    let pool = &engine.store.pool;
+    let mut filter = cases::Filter { workflow: Some("bidrag".into()), limit: 2, ..Default::default() };
+    let page = cases::search(pool, &filter).await.unwrap();
+    assert_eq!(page.len(), 2);
+    let last = page.last().unwrap();
+    filter.after = Some((last.started_at, last.summary.id.clone()));
+    let rest = cases::search(pool, &filter).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert!(page.iter().all(|c| c.summary.id != rest[0].summary.id));
+    let by_text =
+        cases::Filter {
+            text: Some("NY TJÄNST".into()), person: Some("stina".into()), limit: 10, ..Default::default()
+        };
+    assert_eq!(cases::search(pool, &by_text).await.unwrap().len(), 3, "case-insensitive title search by starter");
+    let nobody = cases::Filter { person: Some("okand".into()), limit: 10, ..Default::default() };
+    assert!(cases::search(pool, &nobody).await.unwrap().is_empty());
+
+    let token = tokens::ApiToken {
+        id: "tok_1".into(),
+        name: "diariet".into(),
+        scopes: vec!["read".into()],
+        created_at: 1,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    let mut tx = engine.store.begin().await.unwrap();
+    tokens::insert(&mut tx, &token, "hash-of-token").await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(tokens::by_hash(pool, "hash-of-token").await.unwrap().map(|t| t.name), Some("diariet".into()));
+    let mut tx = engine.store.begin().await.unwrap();
+    assert!(tokens::revoke(&mut tx, "diariet", 5).await.unwrap());
+    tx.commit().await.unwrap();
+    assert!(tokens::by_hash(pool, "hash-of-token").await.unwrap().is_none(), "a revoked token no longer works");
 });

@@ -191,8 +191,7 @@ impl Deliverer {
         let command = match answer {
             Ok(_) if *wait_for_callback => None,
             Ok(response) => Some(Command::CallAnswered { request_id: request_id.clone(), ok: true, response }),
-            Err(_) if attempts_left => {
-                let error = "retrying".to_string();
+            Err(error) if attempts_left => {
                 self.retry_call(row.id, row.attempts, &error).await?;
                 return Ok(true);
             }

@@ -38,10 +38,15 @@ struct Fixture {
 
 impl Fixture {
     async fn start() -> Fixture {
+        Fixture::start_in(&crate::root().join("workflows")).await
+    }
+
+    async fn start_in(workflows: &std::path::Path) -> Fixture {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_sqlite(&dir.path().join("data")).await.unwrap();
-        let project = Project::load(&crate::root().join("workflows")).unwrap();
+        let project = Project::load(workflows).unwrap();
+        assert!(project.is_valid(), "{}", project.render(beslut_engine::diagnostic::Lang::En));
         let offset = Arc::new(AtomicI64::new(0));
         let shift = offset.clone();
         let clock = Arc::new(move || {
@@ -423,4 +428,108 @@ async fn the_api_checks_tokens_scopes_and_input_and_pages_with_a_cursor() {
     assert_eq!((status, problem["code"].as_str()), (409, Some("case-open")));
     let (status, doc) = f.api("GET", "/api/openapi.json", None, None).await;
     assert_eq!((status, doc["openapi"].as_str().map(|v| v.starts_with("3.1"))), (200, Some(true)));
+}
+
+/// A workflow folder with one `call` state that posts to `url`.
+fn call_workflow(url: &str, wait_for_callback: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(crate::root().join("workflows/directory.yaml"), dir.path().join("directory.yaml")).unwrap();
+    let yaml = format!(
+        "name: Registrering\nseries: REG\nstart: registrera\ndata:\n  rubrik: {{ type: text, label: Rubrik, required: true }}\n  \
+         diarienummer: {{ type: text, label: Diarienummer }}\nstates:\n  registrera:\n    type: call\n    label: Registrera i diariet\n    \
+         request:\n      method: POST\n      url: \"{url}\"\n      body: {{ rubrik: rubrik }}\n    wait_for_callback: {wait_for_callback}\n    \
+         retries: 2\n    timeout: 2 days\n    store: {{ diarienummer: response.id }}\n    next: klar\n    on_failure: manuell\n  \
+         klar: {{ type: end, label: Registrerad, outcome: completed }}\n  manuell: {{ type: end, label: Manuell registrering, outcome: cancelled }}\n"
+    );
+    std::fs::write(dir.path().join("registrering.yaml"), yaml).unwrap();
+    dir
+}
+
+/// A diarium on loopback: answers the scripted statuses, then 200 with an id; records the
+/// requests' idempotency keys, callback addresses and bodies.
+async fn diarium(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<(String, Option<String>, Value)>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let script = Arc::new(Mutex::new(VecDeque::from(statuses)));
+    let log = seen.clone();
+    let handler = move |headers: HeaderMap, body: Bytes| {
+        let (log, script) = (log.clone(), script.clone());
+        async move {
+            let key = headers["idempotency-key"].to_str().unwrap().to_string();
+            let callback = headers.get("beslut-callback").map(|v| v.to_str().unwrap().to_string());
+            log.lock().unwrap().push((key, callback, serde_json::from_slice(&body).unwrap()));
+            let status = script.lock().unwrap().pop_front().unwrap_or(200);
+            (StatusCode::from_u16(status).unwrap(), axum::Json(json!({ "id": "D-2026-17" })))
+        }
+    };
+    let app = axum::Router::new().route("/arenden", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/arenden", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+fn audit_count(entries: &[audit::Stored], what: &str) -> usize {
+    entries.iter().filter(|e| e.what == what).count()
+}
+
+#[tokio::test]
+async fn a_call_is_retried_with_one_key_and_its_answer_applied_once() {
+    let (url, seen) = diarium(vec![503]).await;
+    let folder = call_workflow(&url, false);
+    let f = Fixture::start_in(folder.path()).await;
+    let data = json!({ "rubrik": "Nytt avtal" }).as_object().unwrap().clone();
+    let starter = beslut_engine::runtime::assign::party(f.engine.project.directory.person("james-okafor").unwrap());
+    let case = f.engine.start("registrering", data, starter, beslut_engine::runtime::Channel::Api, None).await.unwrap();
+    f.deliver().await;
+    assert_eq!(f.engine.case(&case.id).await.unwrap().state, "registrera", "a 503 is retried later");
+    f.advance(Duration::from_secs(120));
+    f.deliver().await;
+    let done = f.engine.case(&case.id).await.unwrap();
+    assert!(!done.is_open());
+    assert_eq!((done.state.as_str(), done.data["diarienummer"].as_str()), ("klar", Some("D-2026-17")));
+    let requests = seen.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].0, requests[1].0, "both attempts carry the same Idempotency-Key");
+    assert_eq!(requests[0].2, json!({ "rubrik": "Nytt avtal" }));
+    let entries = audit::entries(&f.engine.store.pool, &case.id).await.unwrap();
+    assert_eq!(audit_count(&entries, "call.answered"), 1);
+}
+
+#[tokio::test]
+async fn a_call_that_keeps_failing_takes_the_failure_path_and_a_callback_answers_once() {
+    let (url, _) = diarium(vec![500, 500, 500]).await;
+    let folder = call_workflow(&url, false);
+    let f = Fixture::start_in(folder.path()).await;
+    let starter = beslut_engine::runtime::assign::party(f.engine.project.directory.person("james-okafor").unwrap());
+    let data = json!({ "rubrik": "Trasigt" }).as_object().unwrap().clone();
+    let case = f
+        .engine
+        .start("registrering", data, starter.clone(), beslut_engine::runtime::Channel::Api, None)
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        f.deliver().await;
+        f.advance(Duration::from_secs(3600));
+    }
+    let failed = f.engine.case(&case.id).await.unwrap();
+    assert_eq!(failed.state, "manuell", "after 1 + 2 retries the call failed");
+    let entries = audit::entries(&f.engine.store.pool, &case.id).await.unwrap();
+    assert_eq!(audit_count(&entries, "call.failed"), 1);
+
+    let (url, seen) = diarium(vec![]).await;
+    let folder = call_workflow(&url, true);
+    let f = Fixture::start_in(folder.path()).await;
+    let data = json!({ "rubrik": "Med återkoppling" }).as_object().unwrap().clone();
+    let case = f.engine.start("registrering", data, starter, beslut_engine::runtime::Channel::Api, None).await.unwrap();
+    f.deliver().await;
+    assert_eq!(f.engine.case(&case.id).await.unwrap().state, "registrera", "waits for the callback");
+    let callback = seen.lock().unwrap()[0].1.clone().expect("a Beslut-Callback address");
+    let answer = f.http.post(&callback).json(&json!({ "id": "D-9" })).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let again = f.http.post(&callback).json(&json!({ "id": "D-10" })).send().await.unwrap();
+    assert_eq!(again.status(), 409, "a second answer changes nothing");
+    let forged = f.http.post(callback.replace("/hooks/call/", "/hooks/call/x")).json(&json!({})).send().await.unwrap();
+    assert_eq!(forged.status(), 404);
+    let done = f.engine.case(&case.id).await.unwrap();
+    assert_eq!((done.state.as_str(), done.data["diarienummer"].as_str()), ("klar", Some("D-9")));
 }

@@ -282,6 +282,7 @@ def main():
 
     state = part("/$defs/state")
     ledgers = part("/properties/ledgers")
+    webhook = part("/properties/webhook")
 
     failed = 0
     accepted = 0
@@ -331,6 +332,8 @@ def main():
             report(name, problems(whole, data), True)
         elif set(data) == {"ledgers"}:
             report(name, problems(ledgers, data["ledgers"]), True)
+        elif set(data) == {"webhook"}:
+            report(name, problems(webhook, data["webhook"]), True)
         elif set(data) & {"forvaltningar", "roles", "people", "portfolios"}:
             print(f"{name}: skipped (directory/portfolios, not a workflow)")
         else:  # a fragment of `states:`

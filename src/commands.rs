@@ -91,7 +91,7 @@ pub fn parse_object(text: &str) -> Result<Map<String, Value>, String> {
 
 /// The party for `--as`: a directory person, or an outside address.
 fn party(engine: &Engine, who: &str) -> Result<Party, String> {
-    if let Some(p) = engine.project.directory.person(who) {
+    if let Some(p) = engine.project().directory.person(who) {
         return Ok(runtime::assign::party(p));
     }
     if who.contains('@') {

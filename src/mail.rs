@@ -154,7 +154,7 @@ impl Mailer {
         base_url: &str,
         transport: Box<dyn Transport>,
     ) -> Result<Mailer, String> {
-        let renderer = Renderer::new(&engine.project.templates).map_err(|e| e.to_string())?;
+        let renderer = Renderer::new(&engine.project().templates).map_err(|e| e.to_string())?;
         Ok(Mailer {
             engine,
             renderer,
@@ -368,7 +368,7 @@ impl Mailer {
             .iter()
             .find(|a| a.party.email.eq_ignore_ascii_case(&to.email))
             .and_then(|a| a.on_behalf_of.as_deref())
-            .map(|id| self.engine.project.directory.person(id).map_or(id.to_string(), |p| p.name.clone()))
+            .map(|id| self.engine.project().directory.person(id).map_or(id.to_string(), |p| p.name.clone()))
             .unwrap_or_default();
         render::TaskInfo {
             label,

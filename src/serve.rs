@@ -35,6 +35,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let watcher = tokio::spawn(watch_workflows(state.engine.clone(), state.workflows_dir.clone(), stop_rx.clone()));
     let workers = tokio::spawn(work(state.engine.clone(), workers, stop_rx));
     let app = web::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
@@ -44,7 +45,67 @@ pub async fn serve(
         })
         .await;
     let _ = workers.await;
+    let _ = watcher.await;
     result
+}
+
+/// Reloads the workflows folder when a file in it changes, until told to stop.
+async fn watch_workflows(engine: Arc<Engine>, dir: std::path::PathBuf, mut stop: watch::Receiver<bool>) {
+    let mut seen = fingerprint(&dir);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(WORK_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+        reload_if_changed(&engine, &dir, &mut seen);
+    }
+}
+
+/// Reloads `dir` if its files changed since `seen`: each workflow that now passes `check`
+/// is put in force; a broken file is reported and its last good version kept. Returns true
+/// when something was reloaded.
+pub fn reload_if_changed(engine: &Engine, dir: &Path, seen: &mut u64) -> bool {
+    let now = fingerprint(dir);
+    if now == *seen {
+        return false;
+    }
+    *seen = now;
+    let project = match beslut_engine::project::Project::load(dir) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(folder = %dir.display(), error = %e, "workflows cannot be read; the loaded ones stay in force");
+            return false;
+        }
+    };
+    let problems = project.render(beslut_engine::diagnostic::Lang::Sv);
+    let kept = engine.reload(project);
+    if !problems.trim().is_empty() {
+        tracing::warn!(kept = ?kept, "workflow files have problems; the last good versions stay in force:\n{problems}");
+    }
+    tracing::info!(folder = %dir.display(), "workflows reloaded");
+    true
+}
+
+/// Names, sizes and modification times of every file under `dir`, hashed.
+fn fingerprint(dir: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                files.push((entry.path(), meta.len(), meta.modified().ok()));
+            }
+        }
+    }
+    files.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    files.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Runs every worker once per interval until told to stop.
@@ -163,7 +224,7 @@ pub fn sources(config: &Config) -> Result<std::collections::BTreeMap<String, Web
 }
 
 fn warn_unconfigured_sources(engine: &Engine, sources: &std::collections::BTreeMap<String, WebhookSecret>) {
-    for w in engine.project.valid_workflows() {
+    for w in engine.project().valid_workflows() {
         let Some(hook) = w.definition.as_ref().and_then(|d| d.webhook.as_ref()) else { continue };
         if !sources.contains_key(&hook.source) {
             eprintln!(

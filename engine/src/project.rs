@@ -15,6 +15,10 @@ use std::path::{Path, PathBuf};
 /// The file that holds people and roles.
 pub const DIRECTORY_FILE: &str = "directory.yaml";
 
+/// What [`Project::keep_valid_from`] reports when the shared files (directory, frames,
+/// templates) have errors and the whole old folder is kept.
+pub const SHARED_FILES: &str = "directory, frames and templates";
+
 /// A workflow file as read from disk.
 #[derive(Clone, Debug)]
 pub struct WorkflowFile {
@@ -38,6 +42,9 @@ pub struct Project {
     pub reports: Vec<Report>,
     /// The text of every file read, for rendering diagnostics with their source line.
     pub sources: Vec<(String, String)>,
+    /// Diagnostics of files whose last good version is still in use (see
+    /// [`Project::keep_valid_from`]).
+    pub kept_reports: Vec<Report>,
 }
 
 impl Project {
@@ -137,6 +144,41 @@ impl Project {
         let hash = hex::encode(Sha256::digest(source.as_bytes()));
         self.reports.push(r);
         WorkflowFile { id, path: path.to_path_buf(), source, hash, definition }
+    }
+
+    /// Keeps the last good version of what this load broke, for a running server: every
+    /// workflow that was valid in `old` and has errors now is taken from `old` (its new
+    /// diagnostics stay in `reports` under `kept_reports`, so they are still shown). If a shared
+    /// file has errors nothing can be mixed, and [`SHARED_FILES`] is returned alone: keep `old`.
+    /// Returns the ids of the workflows kept from `old`.
+    pub fn keep_valid_from(&mut self, old: &Project) -> Vec<String> {
+        let workflow_paths: Vec<String> = self.workflows.iter().map(|w| w.path.display().to_string()).collect();
+        // A directory.yaml that does not even parse is read as a workflow; it is shared all the same.
+        let shared = |file: &str| {
+            !workflow_paths.iter().any(|p| p == file)
+                || Path::new(file).file_name().is_some_and(|n| n == DIRECTORY_FILE)
+        };
+        let shared_broken = self.reports.iter().any(|r| r.has_errors() && shared(&r.file));
+        if shared_broken {
+            return vec![SHARED_FILES.to_string()];
+        }
+        let mut kept = Vec::new();
+        for good in old.valid_workflows() {
+            let shown = good.path.display().to_string();
+            let broken = self.reports.iter().any(|r| r.file == shown && r.has_errors())
+                || self.workflows.iter().any(|w| w.id == good.id && w.definition.is_none());
+            if !broken {
+                continue;
+            }
+            self.workflows.retain(|w| w.id != good.id);
+            self.workflows.push(good.clone());
+            let (kept_now, rest): (Vec<Report>, Vec<Report>) =
+                std::mem::take(&mut self.reports).into_iter().partition(|r| r.file == shown);
+            self.reports = rest;
+            self.kept_reports.extend(kept_now);
+            kept.push(good.id.clone());
+        }
+        kept
     }
 
     /// True when no file has an error.

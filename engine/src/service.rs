@@ -63,7 +63,8 @@ pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
 /// The running engine: a store and the workflows folder.
 pub struct Engine {
     pub store: Store,
-    pub project: Arc<Project>,
+    /// The workflows folder as last loaded; swapped whole by [`Engine::reload`].
+    project: std::sync::RwLock<Arc<Project>>,
     /// Definitions by (workflow, hash): the current files, and older versions parsed from the
     /// store when a case still runs on them.
     versions: Mutex<HashMap<(String, String), Arc<Definition>>>,
@@ -80,7 +81,7 @@ impl Engine {
             .collect();
         Engine {
             store,
-            project: Arc::new(project),
+            project: std::sync::RwLock::new(Arc::new(project)),
             versions: Mutex::new(current),
             clock: Arc::new(jiff::Timestamp::now),
         }
@@ -96,8 +97,30 @@ impl Engine {
         (self.clock)()
     }
 
-    fn world(&self) -> World<'_> {
-        World { directory: &self.project.directory, frames: &self.project.frames }
+    /// The workflows folder in force now. Hold the returned `Arc` for the length of one
+    /// request, so that a reload in between cannot mix two versions of the directory.
+    pub fn project(&self) -> Arc<Project> {
+        self.project.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts a newly loaded folder in force, keeping the last good version of every workflow
+    /// whose new file has errors (and the whole old folder if the directory, frames or
+    /// templates have errors). Returns what was kept, for the log.
+    pub fn reload(&self, mut new: Project) -> Vec<String> {
+        let old = self.project();
+        let kept = new.keep_valid_from(&old);
+        if kept.iter().any(|k| k == crate::project::SHARED_FILES) {
+            return kept;
+        }
+        let mut versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+        for w in &new.workflows {
+            if let Some(def) = &w.definition {
+                versions.entry((w.id.clone(), w.hash.clone())).or_insert_with(|| Arc::new(def.clone()));
+            }
+        }
+        drop(versions);
+        *self.project.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
+        kept
     }
 
     /// Starts a case of the current version of `workflow`.
@@ -145,8 +168,16 @@ impl Engine {
     }
 
     /// The current, valid definition of `workflow`.
-    pub fn current(&self, workflow: &str) -> Option<&Definition> {
-        self.project.valid_workflows().find(|w| w.id == workflow).and_then(|w| w.definition.as_ref())
+    pub fn current(&self, workflow: &str) -> Option<Arc<Definition>> {
+        let project = self.project();
+        let file = project.valid_workflows().find(|w| w.id == workflow)?;
+        self.cached(&file.id, &file.hash)
+    }
+
+    /// A definition from the version cache (which holds every current file's).
+    fn cached(&self, workflow: &str, hash: &str) -> Option<Arc<Definition>> {
+        let key = (workflow.to_string(), hash.to_string());
+        self.versions.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned()
     }
 
     /// Starts a case from a webhook's JSON body through the workflow's `webhook` mapping; a
@@ -164,7 +195,7 @@ impl Engine {
         }
         let who = crate::expr::evaluate(&hook.starter.source, &vars).map_err(Error::BadPayload)?;
         let who = who.as_str().unwrap_or_default();
-        let starter = match self.project.directory.person(who) {
+        let starter = match self.project().directory.person(who) {
             Some(p) => runtime::assign::party(p),
             None if who.contains('@') => {
                 Party { person: None, email: who.into(), name: who.into(), lang: crate::diagnostic::Lang::Sv }
@@ -180,12 +211,13 @@ impl Engine {
 
     async fn start_in(&self, tx: &mut Tx, new: NewCase<'_>) -> Result<Case, Error> {
         let workflow = new.workflow;
-        let file = self
-            .project
+        let project = self.project();
+        let file = project
             .valid_workflows()
             .find(|w| w.id == workflow)
             .ok_or_else(|| Error::NoSuchWorkflow(workflow.into()))?;
-        let def = file.definition.as_ref().ok_or_else(|| Error::NoSuchWorkflow(workflow.into()))?;
+        let def = self.cached(&file.id, &file.hash).ok_or_else(|| Error::NoSuchWorkflow(workflow.into()))?;
+        let def = &*def;
         let now = self.now();
         cases::save_version(tx, workflow, &file.hash, &file.source, millis(now)).await?;
         let year = now.to_zoned(jiff::tz::TimeZone::get("Europe/Stockholm").unwrap_or(jiff::tz::TimeZone::UTC)).year();
@@ -195,7 +227,8 @@ impl Engine {
         let command =
             Command::Start { id, number, definition_hash: file.hash.clone(), data: new.data, starter: new.starter };
         let envelope = Envelope { command, channel: new.channel, at: now, origin: Map::new() };
-        let mut transition = runtime::apply(&self.world(), def, None, &envelope)?;
+        let mut transition =
+            runtime::apply(&World { directory: &project.directory, frames: &project.frames }, def, None, &envelope)?;
         transition.case.parent = new.parent;
         self.write(tx, None, &transition, def, now).await?;
         Ok(transition.case)
@@ -248,10 +281,16 @@ impl Engine {
         origin: &Map<String, Value>,
     ) -> Result<Case, Error> {
         let now = self.now();
+        let project = self.project();
         let case = cases::load(tx, case_id).await?.ok_or_else(|| Error::NoSuchCase(case_id.into()))?;
         let def = self.definition(tx, &case.workflow, &case.definition_hash).await?;
         let envelope = Envelope { command: command.clone(), channel, at: now, origin: origin.clone() };
-        let transition = runtime::apply(&self.world(), &def, Some(&case), &envelope)?;
+        let transition = runtime::apply(
+            &World { directory: &project.directory, frames: &project.frames },
+            &def,
+            Some(&case),
+            &envelope,
+        )?;
         if transition.is_noop(&case) {
             return Ok(case);
         }
@@ -358,11 +397,12 @@ impl Engine {
         let node = crate::yaml::parse(source).map_err(|_| invalid())?;
         let mut r = Report::new(workflow);
         let def = crate::definition::parse::definition(&mut r, workflow, &node).ok_or_else(invalid)?;
-        let ids: Vec<String> = self.project.workflows.iter().map(|w| w.id.clone()).collect();
+        let project = self.project();
+        let ids: Vec<String> = project.workflows.iter().map(|w| w.id.clone()).collect();
         let cx = Context {
-            directory: &self.project.directory,
-            frames: &self.project.frames,
-            templates: &self.project.templates,
+            directory: &project.directory,
+            frames: &project.frames,
+            templates: &project.templates,
             workflows: &ids,
             source,
         };
@@ -384,8 +424,12 @@ impl Engine {
         let now_ms = millis(now);
         for effect in &t.effects {
             if let Effect::Reserve { frames, portfolio, year, amount, .. } = effect {
-                let frame =
-                    self.project.frames.iter().find(|(n, _)| n == frames).and_then(|(_, p)| p.frame(portfolio, *year));
+                let frame = self
+                    .project()
+                    .frames
+                    .iter()
+                    .find(|(n, _)| n == frames)
+                    .and_then(|(_, p)| p.frame(portfolio, *year));
                 let Some(frame) = frame else {
                     return Err(runtime::Error::NotAllowed(format!("no frame for {portfolio} {year}")).into());
                 };
@@ -430,7 +474,7 @@ impl Engine {
     pub fn current_or_stored(&self, case: &Case) -> Option<Arc<Definition>> {
         let key = (case.workflow.clone(), case.definition_hash.clone());
         let cached = self.versions.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
-        cached.or_else(|| self.current(&case.workflow).map(|d| Arc::new(d.clone())))
+        cached.or_else(|| self.current(&case.workflow))
     }
 
     /// The workflow file a case started on, as it was.
@@ -500,6 +544,7 @@ impl Engine {
     }
 
     async fn fire(&self, timer: &effects::DueTimer, now: jiff::Timestamp) -> Result<(), Error> {
+        let project = self.project();
         for _ in 0..ATTEMPTS {
             let mut tx = self.store.begin().await?;
             let case =
@@ -511,7 +556,12 @@ impl Engine {
                 at: now,
                 origin: Map::new(),
             };
-            let transition = runtime::apply(&self.world(), &def, Some(&case), &envelope)?;
+            let transition = runtime::apply(
+                &World { directory: &project.directory, frames: &project.frames },
+                &def,
+                Some(&case),
+                &envelope,
+            )?;
             effects::cancel(&mut tx, &timer.key).await?;
             if !transition.is_noop(&case) {
                 match self.write(&mut tx, Some(&case), &transition, &def, now).await {

@@ -138,7 +138,7 @@ fn task_view(
 
 /// The party for a person id or an address.
 pub fn party(engine: &Engine, who: &str) -> Result<Party, Problem> {
-    if let Some(p) = engine.project.directory.person(who) {
+    if let Some(p) = engine.project().directory.person(who) {
         return Ok(runtime::assign::party(p));
     }
     if who.contains('@') && !who.starts_with('@') && !who.ends_with('@') {
@@ -425,10 +425,10 @@ pub async fn tasks(
         (Some(_), Some(_)) => return Err(Problem::bad_request("invalid-query", "give `person` or `role`, not both")),
         (Some(p), None) => vec![Some(p.clone())],
         (None, Some(role)) => {
-            if engine.project.directory.role(role).is_none() {
+            if engine.project().directory.role(role).is_none() {
                 return Err(Problem::not_found(&format!("no role {role} in directory.yaml")));
             }
-            engine.project.directory.holders(role, None).iter().map(|p| Some(p.id.clone())).collect()
+            engine.project().directory.holders(role, None).iter().map(|p| Some(p.id.clone())).collect()
         }
         (None, None) => vec![None],
     };

@@ -42,7 +42,7 @@ fn view(hash: &str, def: &Definition) -> WorkflowView {
     responses((status = 200, body = Vec<WorkflowView>), (status = 401, body = ProblemDocument, content_type = "application/problem+json")), security(("token" = [])))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, Problem> {
     caller.require("read")?;
-    let project = &state.engine.project;
+    let project = &state.engine.project();
     let views: Vec<WorkflowView> =
         project.valid_workflows().filter_map(|w| w.definition.as_ref().map(|d| view(&w.hash, d))).collect();
     Ok(json(200, &views))
@@ -55,7 +55,8 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Respo
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, Problem> {
     caller.require("read")?;
     let engine = &state.engine;
-    let file = engine.project.valid_workflows().find(|w| w.id == id);
+    let project = engine.project();
+    let file = project.valid_workflows().find(|w| w.id == id);
     let Some((file, def)) = file.and_then(|f| f.definition.as_ref().map(|d| (f, d))) else {
         return Err(Problem::not_found(&format!("no valid workflow {id}")));
     };
@@ -127,7 +128,7 @@ pub async fn graph(
         "en" => Lang::En,
         other => return Err(Problem::bad_request("invalid-query", format!("`lang` is sv or en, not `{other}`"))),
     };
-    let text = graph::render(def, format, lang, &Highlight::default());
+    let text = graph::render(&def, format, lang, &Highlight::default());
     let mut response = text.into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     Ok(response)

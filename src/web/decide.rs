@@ -62,7 +62,7 @@ enum Refusal {
 fn lang_of(state: &AppState, email: &str) -> Lang {
     state
         .engine
-        .project
+        .project()
         .directory
         .people
         .iter()
@@ -149,7 +149,7 @@ fn handover(state: &AppState, found: &Found, token: &str, comment: &str, errors:
     let holders: Vec<String> = found.task.assignees.iter().filter_map(|a| a.party.person.clone()).collect();
     let options: String = state
         .engine
-        .project
+        .project()
         .directory
         .people
         .iter()
@@ -219,7 +219,7 @@ async fn delegate(
     match state.engine.execute(&found.case.id, command, Channel::EmailLink, origin, Some(&key)).await {
         Ok(_) => {
             mark_used(state, &found.hash).await;
-            let name = state.engine.project.directory.person(&to).map_or(to.clone(), |p| p.name.clone());
+            let name = state.engine.project().directory.person(&to).map_or(to.clone(), |p| p.name.clone());
             let body = format!(
                 "<h1>{}</h1><p>{} <strong>{}</strong>.</p>",
                 tr(lang, "Uppgiften är överlämnad", "The task is handed over"),
@@ -421,7 +421,7 @@ fn input(state: &AppState, field: &Field, value: Option<&Value>, lang: Lang, err
 }
 
 fn choices(state: &AppState, field: &Field, lang: Lang) -> Vec<(String, String)> {
-    let directory = &state.engine.project.directory;
+    let directory = &state.engine.project().directory;
     match (field.kind, field.values_from) {
         (FieldType::Boolean, _) => {
             vec![("true".into(), tr(lang, "Ja", "Yes").into()), ("false".into(), tr(lang, "Nej", "No").into())]
@@ -432,7 +432,7 @@ fn choices(state: &AppState, field: &Field, lang: Lang) -> Vec<(String, String)>
         }
         (_, Some(ValuesFrom::Portfolios)) => state
             .engine
-            .project
+            .project()
             .frames
             .iter()
             .flat_map(|(_, p)| p.portfolios.iter().map(|x| (x.id.clone(), x.name.get(lang).to_string())))

@@ -17,7 +17,7 @@ pub fn router() -> Router<AppState> {
 
 async fn ready(State(state): State<AppState>) -> Response {
     let db = sqlx::query("SELECT 1").fetch_one(&state.engine.store.pool).await;
-    let workflows = state.engine.project.valid_workflows().count();
+    let workflows = state.engine.project().valid_workflows().count();
     match db {
         Ok(_) if workflows > 0 => {
             (StatusCode::OK, format!("ready: database ok, {workflows} workflows\n")).into_response()

@@ -89,5 +89,5 @@ pub fn application() -> serde_json::Map<String, serde_json::Value> {
 }
 
 pub fn tomas(engine: &Engine) -> Party {
-    beslut_engine::runtime::assign::party(engine.project.directory.person("tomas-lindberg").unwrap())
+    beslut_engine::runtime::assign::party(engine.project().directory.person("tomas-lindberg").unwrap())
 }

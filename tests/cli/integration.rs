@@ -478,7 +478,7 @@ async fn a_call_is_retried_with_one_key_and_its_answer_applied_once() {
     let folder = call_workflow(&url, false);
     let f = Fixture::start_in(folder.path()).await;
     let data = json!({ "rubrik": "Nytt avtal" }).as_object().unwrap().clone();
-    let starter = beslut_engine::runtime::assign::party(f.engine.project.directory.person("james-okafor").unwrap());
+    let starter = beslut_engine::runtime::assign::party(f.engine.project().directory.person("james-okafor").unwrap());
     let case = f.engine.start("registrering", data, starter, beslut_engine::runtime::Channel::Api, None).await.unwrap();
     f.deliver().await;
     assert_eq!(f.engine.case(&case.id).await.unwrap().state, "registrera", "a 503 is retried later");
@@ -500,7 +500,7 @@ async fn a_call_that_keeps_failing_takes_the_failure_path_and_a_callback_answers
     let (url, _) = diarium(vec![500, 500, 500]).await;
     let folder = call_workflow(&url, false);
     let f = Fixture::start_in(folder.path()).await;
-    let starter = beslut_engine::runtime::assign::party(f.engine.project.directory.person("james-okafor").unwrap());
+    let starter = beslut_engine::runtime::assign::party(f.engine.project().directory.person("james-okafor").unwrap());
     let data = json!({ "rubrik": "Trasigt" }).as_object().unwrap().clone();
     let case = f
         .engine
@@ -532,4 +532,38 @@ async fn a_call_that_keeps_failing_takes_the_failure_path_and_a_callback_answers
     assert_eq!(forged.status(), 404);
     let done = f.engine.case(&case.id).await.unwrap();
     assert_eq!((done.state.as_str(), done.data["diarienummer"].as_str()), ("klar", Some("D-9")));
+}
+
+#[tokio::test]
+async fn a_changed_workflow_file_is_reloaded_and_a_broken_one_keeps_its_last_good_version() {
+    let (url, _) = diarium(vec![]).await;
+    let folder = call_workflow(&url, false);
+    let f = Fixture::start_in(folder.path()).await;
+    let file = folder.path().join("registrering.yaml");
+    let first = f.engine.current("registrering").unwrap();
+    let mut seen = 0;
+    assert!(beslut::serve::reload_if_changed(&f.engine, folder.path(), &mut seen), "the first look loads");
+    assert!(!beslut::serve::reload_if_changed(&f.engine, folder.path(), &mut seen), "nothing changed");
+
+    let changed = std::fs::read_to_string(&file).unwrap().replace("Registrera i diariet", "Registrera i e-arkivet");
+    std::fs::write(&file, &changed).unwrap();
+    assert!(beslut::serve::reload_if_changed(&f.engine, folder.path(), &mut seen));
+    let second = f.engine.current("registrering").unwrap();
+    assert_eq!(second.state("registrera").unwrap().label.sv, "Registrera i e-arkivet");
+    assert!(!Arc::ptr_eq(&first, &second));
+
+    std::fs::write(&file, changed.replace("next: klar", "next: klr")).unwrap();
+    beslut::serve::reload_if_changed(&f.engine, folder.path(), &mut seen);
+    let kept = f.engine.current("registrering").expect("the last good version stays in force");
+    assert_eq!(kept.state("registrera").unwrap().label.sv, "Registrera i e-arkivet");
+    assert!(f.engine.project().kept_reports.iter().any(|r| r.has_errors()), "and the problem is kept to be shown");
+
+    std::fs::write(folder.path().join("directory.yaml"), "people: [").unwrap();
+    std::fs::write(&file, changed.replace("e-arkivet", "arkivet")).unwrap();
+    beslut::serve::reload_if_changed(&f.engine, folder.path(), &mut seen);
+    let label = f.engine.current("registrering").unwrap().state("registrera").unwrap().label.sv.clone();
+    assert_eq!(label, "Registrera i e-arkivet", "a broken directory keeps the whole folder as it was");
+    let data = json!({ "rubrik": "Efter omladdning" }).as_object().unwrap().clone();
+    let starter = beslut_engine::runtime::assign::party(f.engine.project().directory.person("james-okafor").unwrap());
+    assert!(f.engine.start("registrering", data, starter, beslut_engine::runtime::Channel::Api, None).await.is_ok());
 }

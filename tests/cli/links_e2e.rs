@@ -37,7 +37,7 @@ async fn serve() -> Server {
 impl Server {
     /// Who acts today for the person with `id`: them, or their substitute while they are away.
     fn acting(&self, id: &str) -> Person {
-        let directory = &self.running.engine.project.directory;
+        let directory = &self.running.engine.project().directory;
         let person = directory.person(id).unwrap_or_else(|| panic!("{id} is in directory.yaml"));
         let tz = jiff::tz::TimeZone::get("Europe/Stockholm").unwrap();
         directory.acting_for(person, self.running.engine.now().to_zoned(tz).date()).clone()
@@ -45,13 +45,15 @@ impl Server {
 
     /// Who acts today for the first holder (in directory order) of `role`, for `scope` if given.
     fn by_role(&self, role: &str, scope: Option<&str>) -> Person {
-        let holders = self.running.engine.project.directory.holders(role, scope);
+        let project = self.running.engine.project();
+        let holders = project.directory.holders(role, scope);
         let first = holders.first().unwrap_or_else(|| panic!("nobody holds {role} {scope:?}"));
         self.acting(&first.id)
     }
 
     async fn start(&self, workflow: &str, data: Value, starter: &str) -> String {
-        let person = self.running.engine.project.directory.person(starter).unwrap();
+        let project = self.running.engine.project();
+        let person = project.directory.person(starter).unwrap();
         let party = beslut_engine::runtime::assign::party(person);
         let data = data.as_object().unwrap().clone();
         self.running.engine.start(workflow, data, party, Channel::Api, None).await.unwrap().id
@@ -170,7 +172,8 @@ impl Server {
         assert_eq!(made, self.decided, "the audit trail holds exactly the decisions made from the emails");
         for entry in decisions {
             assert_eq!(entry.channel, "email_link", "{entry:?}");
-            let person = self.running.engine.project.directory.person(&entry.actor).unwrap();
+            let project = self.running.engine.project();
+            let person = project.directory.person(&entry.actor).unwrap();
             assert_eq!(entry.detail["origin"]["address"], person.email.as_str(), "{entry:?}");
         }
     }

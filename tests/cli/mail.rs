@@ -84,7 +84,7 @@ fn andring() -> serde_json::Map<String, serde_json::Value> {
 }
 
 fn tomas(engine: &Engine) -> Party {
-    beslut_engine::runtime::assign::party(engine.project.directory.person("tomas-lindberg").unwrap())
+    beslut_engine::runtime::assign::party(engine.project().directory.person("tomas-lindberg").unwrap())
 }
 
 /// A raw message with its quoted-printable parts decoded (`=C3=A4` → `ä`, soft breaks joined).

@@ -44,21 +44,31 @@ pub async fn start() -> Running {
     let transport = Box::new(SmtpTransport::new(&smtp.config()).unwrap());
     let mailer = Mailer::new(engine.clone(), secret.clone(), &base, transport).unwrap();
     let deliverer = Deliverer::new(engine.clone(), secret.clone(), &base).unwrap();
-    let state = AppState {
-        engine: engine.clone(),
-        secret: secret.clone(),
-        base_url: base.clone(),
-        dev_mail: false,
-        limiter: Default::default(),
-        sources: Default::default(),
-        workflows_dir: crate::root().join("workflows"),
-    };
+    let state = state(&engine, &secret, &base, Default::default());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let workers = Workers { mailer, deliverer };
     tokio::spawn(beslut::serve::serve(listener, state, workers, async move {
         let _ = stopped.await;
     }));
     Running { base, engine, secret, smtp, stop: Some(stop), _dir: dir }
+}
+
+/// The server's state for the sample workflows, with the given inbound webhook sources.
+pub fn state(
+    engine: &Arc<Engine>,
+    secret: &Secret,
+    base: &str,
+    sources: std::collections::BTreeMap<String, beslut_notifications::webhooks::WebhookSecret>,
+) -> AppState {
+    AppState {
+        engine: engine.clone(),
+        secret: secret.clone(),
+        base_url: base.to_string(),
+        dev_mail: false,
+        limiter: Default::default(),
+        sources: Arc::new(sources),
+        workflows_dir: crate::root().join("workflows"),
+    }
 }
 
 impl Running {

@@ -7,7 +7,6 @@
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use base64::Engine as _;
-use beslut::web::AppState;
 use beslut_engine::project::Project;
 use beslut_engine::service::Engine;
 use beslut_engine::store::{Store, audit, hooks};
@@ -59,15 +58,7 @@ impl Fixture {
         let secret = Secret::generate();
         let mut sources = std::collections::BTreeMap::new();
         sources.insert("e-tjanst".to_string(), WebhookSecret::parse(SOURCE_SECRET).unwrap());
-        let state = AppState {
-            engine: engine.clone(),
-            secret: secret.clone(),
-            base_url: base.clone(),
-            dev_mail: false,
-            limiter: Default::default(),
-            sources: Arc::new(sources),
-            workflows_dir: crate::root().join("workflows"),
-        };
+        let state = crate::harness::state(&engine, &secret, &base, sources);
         let app = beslut::web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await });
         let deliverer =

@@ -163,19 +163,22 @@ pub async fn list(
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Summary {
-            id: r.get(0),
-            number: r.get(1),
-            workflow: r.get(2),
-            state: r.get(3),
-            status: r.get(4),
-            outcome: r.get(5),
-            title: r.get(6),
-            updated_at: r.get(7),
-        })
-        .collect())
+    Ok(rows.iter().map(summary_row).collect())
+}
+
+/// A `Summary` from the first eight columns of a row: id, number, workflow, state, status,
+/// outcome, title, updated_at.
+fn summary_row(r: &sqlx::any::AnyRow) -> Summary {
+    Summary {
+        id: r.get(0),
+        number: r.get(1),
+        workflow: r.get(2),
+        state: r.get(3),
+        status: r.get(4),
+        outcome: r.get(5),
+        title: r.get(6),
+        updated_at: r.get(7),
+    }
 }
 
 pub async fn ids(pool: &sqlx::AnyPool) -> Result<Vec<String>, StoreError> {
@@ -249,23 +252,7 @@ pub async fn search(pool: &sqlx::AnyPool, f: &Filter) -> Result<Vec<Listed>, Sto
     .bind(f.limit)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Listed {
-            summary: Summary {
-                id: r.get(0),
-                number: r.get(1),
-                workflow: r.get(2),
-                state: r.get(3),
-                status: r.get(4),
-                outcome: r.get(5),
-                title: r.get(6),
-                updated_at: r.get(7),
-            },
-            started_by: r.get(8),
-            started_at: r.get(9),
-        })
-        .collect())
+    Ok(rows.iter().map(|r| Listed { summary: summary_row(r), started_by: r.get(8), started_at: r.get(9) }).collect())
 }
 
 /// An open task held by someone, for task lists.

@@ -91,13 +91,9 @@ pub fn parse_object(text: &str) -> Result<Map<String, Value>, String> {
 
 /// The party for `--as`: a directory person, or an outside address.
 fn party(engine: &Engine, who: &str) -> Result<Party, String> {
-    if let Some(p) = engine.project().directory.person(who) {
-        return Ok(runtime::assign::party(p));
-    }
-    if who.contains('@') {
-        return Ok(Party { person: None, email: who.into(), name: who.into(), lang: Lang::Sv });
-    }
-    Err(format!("{who} finns inte i katalogen; ange ett id från directory.yaml eller en e-postadress"))
+    engine
+        .party(who)
+        .ok_or_else(|| format!("{who} finns inte i katalogen; ange ett id från directory.yaml eller en e-postadress"))
 }
 
 pub async fn start(engine: &Engine, workflow: &str, data: &Path, who: &str, key: Option<&str>) -> Result<(), String> {

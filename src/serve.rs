@@ -63,7 +63,7 @@ async fn watch_workflows(engine: Arc<Engine>, dir: std::path::PathBuf, mut stop:
 
 /// Reloads `dir` if its files changed since `seen`: each workflow that now passes `check`
 /// is put in force; a broken file is reported and its last good version kept. Returns true
-/// when something was reloaded.
+/// when the folder was put in force.
 pub fn reload_if_changed(engine: &Engine, dir: &Path, seen: &mut u64) -> bool {
     let now = fingerprint(dir);
     if now == *seen {
@@ -78,12 +78,19 @@ pub fn reload_if_changed(engine: &Engine, dir: &Path, seen: &mut u64) -> bool {
         }
     };
     let problems = project.render(beslut_engine::diagnostic::Lang::Sv);
-    let kept = engine.reload(project);
-    if !problems.trim().is_empty() {
-        tracing::warn!(kept = ?kept, "workflow files have problems; the last good versions stay in force:\n{problems}");
+    match engine.reload(project) {
+        None => {
+            tracing::error!(folder = %dir.display(), "directory, frames or templates have errors; nothing was reloaded:\n{problems}");
+            false
+        }
+        Some(kept) => {
+            if !kept.is_empty() {
+                tracing::warn!(kept = ?kept, "workflow files have errors; their last good versions stay in force:\n{problems}");
+            }
+            tracing::info!(folder = %dir.display(), "workflows reloaded");
+            true
+        }
     }
-    tracing::info!(folder = %dir.display(), "workflows reloaded");
-    true
 }
 
 /// Names, sizes and modification times of every file under `dir`, hashed.

@@ -15,10 +15,6 @@ use std::path::{Path, PathBuf};
 /// The file that holds people and roles.
 pub const DIRECTORY_FILE: &str = "directory.yaml";
 
-/// What [`Project::keep_valid_from`] reports when the shared files (directory, frames,
-/// templates) have errors and the whole old folder is kept.
-pub const SHARED_FILES: &str = "directory, frames and templates";
-
 /// A workflow file as read from disk.
 #[derive(Clone, Debug)]
 pub struct WorkflowFile {
@@ -148,10 +144,10 @@ impl Project {
 
     /// Keeps the last good version of what this load broke, for a running server: every
     /// workflow that was valid in `old` and has errors now is taken from `old` (its new
-    /// diagnostics stay in `reports` under `kept_reports`, so they are still shown). If a shared
-    /// file has errors nothing can be mixed, and [`SHARED_FILES`] is returned alone: keep `old`.
-    /// Returns the ids of the workflows kept from `old`.
-    pub fn keep_valid_from(&mut self, old: &Project) -> Vec<String> {
+    /// diagnostics move to `kept_reports`, so they are still shown). Returns the ids of the
+    /// workflows kept from `old`, or `None` when a shared file (directory, frames, templates)
+    /// has errors: then nothing can be mixed, and `old` must stay in force as a whole.
+    pub fn keep_valid_from(&mut self, old: &Project) -> Option<Vec<String>> {
         let workflow_paths: Vec<String> = self.workflows.iter().map(|w| w.path.display().to_string()).collect();
         // A directory.yaml that does not even parse is read as a workflow; it is shared all the same.
         let shared = |file: &str| {
@@ -160,7 +156,7 @@ impl Project {
         };
         let shared_broken = self.reports.iter().any(|r| r.has_errors() && shared(&r.file));
         if shared_broken {
-            return vec![SHARED_FILES.to_string()];
+            return None;
         }
         let mut kept = Vec::new();
         for good in old.valid_workflows() {
@@ -178,7 +174,7 @@ impl Project {
             self.kept_reports.extend(kept_now);
             kept.push(good.id.clone());
         }
-        kept
+        Some(kept)
     }
 
     /// True when no file has an error.

@@ -104,14 +104,10 @@ impl Engine {
     }
 
     /// Puts a newly loaded folder in force, keeping the last good version of every workflow
-    /// whose new file has errors (and the whole old folder if the directory, frames or
-    /// templates have errors). Returns what was kept, for the log.
-    pub fn reload(&self, mut new: Project) -> Vec<String> {
-        let old = self.project();
-        let kept = new.keep_valid_from(&old);
-        if kept.iter().any(|k| k == crate::project::SHARED_FILES) {
-            return kept;
-        }
+    /// whose new file has errors. Returns the ids kept from before, or `None` when a shared file
+    /// (directory, frames, templates) has errors and the old folder stays in force as a whole.
+    pub fn reload(&self, mut new: Project) -> Option<Vec<String>> {
+        let kept = new.keep_valid_from(&self.project())?;
         let mut versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
         for w in &new.workflows {
             if let Some(def) = &w.definition {
@@ -120,7 +116,7 @@ impl Engine {
         }
         drop(versions);
         *self.project.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
-        kept
+        Some(kept)
     }
 
     /// Starts a case of the current version of `workflow`.
@@ -167,6 +163,16 @@ impl Engine {
         self.execute(&id, command, channel, origin, idempotency).await
     }
 
+    /// Who `who` is: a person of the directory by id, or an outside email address; `None`
+    /// when it is neither.
+    pub fn party(&self, who: &str) -> Option<Party> {
+        if let Some(p) = self.project().directory.person(who) {
+            return Some(runtime::assign::party(p));
+        }
+        let address = who.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
+        address.then(|| Party { person: None, email: who.into(), name: who.into(), lang: Default::default() })
+    }
+
     /// The current, valid definition of `workflow`.
     pub fn current(&self, workflow: &str) -> Option<Arc<Definition>> {
         let project = self.project();
@@ -195,17 +201,11 @@ impl Engine {
         }
         let who = crate::expr::evaluate(&hook.starter.source, &vars).map_err(Error::BadPayload)?;
         let who = who.as_str().unwrap_or_default();
-        let starter = match self.project().directory.person(who) {
-            Some(p) => runtime::assign::party(p),
-            None if who.contains('@') => {
-                Party { person: None, email: who.into(), name: who.into(), lang: crate::diagnostic::Lang::Sv }
-            }
-            None => {
-                let why =
-                    format!("`starter` gives `{who}`, which is neither a person in the directory nor an email address");
-                return Err(Error::BadPayload(why));
-            }
-        };
+        let starter = self.party(who).ok_or_else(|| {
+            Error::BadPayload(format!(
+                "`starter` gives `{who}`, which is neither a person in the directory nor an email address"
+            ))
+        })?;
         self.start(workflow, data, starter, Channel::Webhook, Some(key)).await
     }
 

@@ -131,7 +131,8 @@ impl Deliverer {
                 "last_error": attempt.error.clone().or(attempt.status_code.map(|c| format!("HTTP {c}"))),
             });
             let seed = format!("failed/{}", due.id);
-            let failed = hooks::publish(&mut tx, &seed, "delivery.failed", due.case_id.as_deref(), None, data, now);
+            let (case, workflow) = (due.case_id.as_deref(), due.workflow.as_deref());
+            let failed = hooks::publish(&mut tx, &seed, "delivery.failed", case, workflow, data, now);
             failed.await?;
         }
         tx.commit().await.map_err(StoreError::from)?;

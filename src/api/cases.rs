@@ -138,14 +138,10 @@ fn task_view(
 
 /// The party for a person id or an address.
 pub fn party(engine: &Engine, who: &str) -> Result<Party, Problem> {
-    if let Some(p) = engine.project().directory.person(who) {
-        return Ok(runtime::assign::party(p));
-    }
-    if who.contains('@') && !who.starts_with('@') && !who.ends_with('@') {
-        return Ok(Party { person: None, email: who.into(), name: who.into(), lang: Default::default() });
-    }
-    Err(Problem::new(422, "unknown-person", "No such person")
-        .detail(format!("`{who}` is neither a person id in directory.yaml nor an email address")))
+    engine.party(who).ok_or_else(|| {
+        Problem::new(422, "unknown-person", "No such person")
+            .detail(format!("`{who}` is neither a person id in directory.yaml nor an email address"))
+    })
 }
 
 /// The `Idempotency-Key` header, scoped to the token so that two clients cannot collide.
@@ -437,14 +433,22 @@ pub async fn tasks(
         held.extend(cases::held(&engine.store.pool, person.as_deref(), limit).await.map_err(Problem::internal)?);
     }
     let mut views: Vec<TaskView> = Vec::new();
+    // A case holding several of the listed tasks is read once.
+    let mut loaded: std::collections::HashMap<String, Case> = std::collections::HashMap::new();
     for h in held {
-        if views.iter().any(|v| v.case_id == h.case_id && v.task_id == h.task_id) || views.len() as i64 >= limit {
+        if views.len() as i64 >= limit {
+            break;
+        }
+        if views.iter().any(|v| v.case_id == h.case_id && v.task_id == h.task_id) {
             continue;
         }
-        let Ok(case) = engine.case(&h.case_id).await else { continue };
+        if !loaded.contains_key(&h.case_id) {
+            let Ok(case) = engine.case(&h.case_id).await else { continue };
+            loaded.insert(h.case_id.clone(), case);
+        }
+        let case = &loaded[&h.case_id];
         if let Some(task) = case.task(&h.task_id) {
-            let def = engine.current_or_stored(&case);
-            views.push(task_view(def.as_deref(), &case, task));
+            views.push(task_view(engine.current_or_stored(case).as_deref(), case, task));
         }
     }
     Ok(json(200, &views))

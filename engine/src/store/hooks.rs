@@ -190,6 +190,8 @@ pub struct DueDelivery {
     pub event_type: String,
     pub subscription_id: String,
     pub case_id: Option<String>,
+    /// The workflow the event is about, so a report of its failure reaches the same filters.
+    pub workflow: Option<String>,
     pub attempts: i64,
     pub created_at: i64,
     pub body: String,
@@ -208,7 +210,7 @@ pub async fn claim_delivery(
     macro_rules! due {
         ($lock:literal) => {
             concat!(
-                "SELECT d.id, d.event_id, e.type, d.subscription_id, d.case_id, d.attempts, d.created_at, e.body, s.url, s.secret \
+                "SELECT d.id, d.event_id, e.type, d.subscription_id, d.case_id, d.attempts, d.created_at, e.body, s.url, s.secret, e.workflow \
                  FROM deliveries d JOIN events e ON e.id = d.event_id JOIN subscriptions s ON s.id = d.subscription_id \
                  WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.locked_until IS NULL OR d.locked_until < $2) \
                  AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.subscription_id = d.subscription_id \
@@ -229,6 +231,7 @@ pub async fn claim_delivery(
         event_type: r.get(2),
         subscription_id: r.get(3),
         case_id: r.get(4),
+        workflow: r.get(10),
         attempts: r.get(5),
         created_at: r.get(6),
         body: r.get(7),

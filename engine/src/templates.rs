@@ -17,6 +17,16 @@ pub const BUILTIN: [&str; 6] = ["task", "reminder", "escalation", "decided", "de
 /// The names the context of every email offers at the top level.
 pub const ROOTS: [&str; 9] = ["case", "data", "fields", "task", "recipient", "actions", "decision", "sender", "lang"];
 
+/// The keys under each object of the context (`case.number`, `task.deadline`, …). The
+/// notifications crate builds the context; its tests check that it has exactly these keys.
+pub const OBJECT_KEYS: [(&str, &[&str]); 5] = [
+    ("case", &["number", "title", "workflow_name", "url", "state_label", "outcome_label"]),
+    ("task", &["label", "description", "deadline", "url", "escalated", "on_behalf_of"]),
+    ("recipient", &["name", "email"]),
+    ("decision", &["action", "by", "comment", "at"]),
+    ("sender", &["name"]),
+];
+
 /// One template file: `subject.sv.hbs`, `text.en.hbs`, …
 #[derive(Clone, Debug)]
 pub struct TemplateFile {

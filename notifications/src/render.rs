@@ -171,6 +171,18 @@ impl Renderer {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_checker_knows_exactly_the_keys_of_the_context() {
+        let value = serde_json::to_value(context(Lang::Sv)).unwrap();
+        for (object, keys) in beslut_engine::templates::OBJECT_KEYS {
+            let mut actual: Vec<&str> = value[object].as_object().unwrap().keys().map(String::as_str).collect();
+            let mut expected = keys.to_vec();
+            actual.sort();
+            expected.sort();
+            assert_eq!(actual, expected, "the keys of `{object}`");
+        }
+    }
+
     fn context(lang: Lang) -> EmailContext {
         let mut data = serde_json::Map::new();
         data.insert("rubrik".into(), "Nytt bygglovssystem & e-tjänst".into());

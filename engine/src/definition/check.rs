@@ -7,7 +7,7 @@ use crate::directory::Directory;
 use crate::expr::{self, Kind, Trial};
 use crate::msg;
 use crate::portfolios::Portfolios;
-use crate::templates::{ROOTS, Templates};
+use crate::templates::{OBJECT_KEYS, ROOTS, Templates};
 use crate::yaml::Pos;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Bfs, Reversed};
@@ -570,6 +570,7 @@ impl Checker<'_> {
             None => !ROOTS.contains(&root),
         };
         if !bad {
+            self.template_object_key(r, at, file, u);
             return;
         }
         let (line, column) = (u.pos.line, u.pos.column);
@@ -588,6 +589,30 @@ impl Checker<'_> {
                     "mallar kan läsa `data.FÄLT` för fälten i arbetsflödet samt case, task, recipient, actions och decision",
                     "templates can read `data.FIELD` for the workflow's fields and case, task, recipient, actions and decision",
                 ),
+            }),
+        );
+    }
+
+    /// `case.workflow` where the context has `case.workflow_name`: strict rendering would
+    /// fail when the email is sent, so it is an error now.
+    fn template_object_key(&self, r: &mut Report, at: Pos, file: &str, u: &crate::templates::Use) {
+        let mut parts = u.path.split('.');
+        let (Some(root), Some(key)) = (parts.next(), parts.next()) else { return };
+        let Some((_, keys)) = OBJECT_KEYS.iter().find(|(name, _)| *name == root) else { return };
+        if keys.contains(&key) {
+            return;
+        }
+        let (path, line, column) = (&u.path, u.pos.line, u.pos.column);
+        r.error(
+            at,
+            "template-unknown-field",
+            msg!(
+                "mallen använder `{path}` ({file}:{line}:{column}), som e-postmeddelanden inte har",
+                "the template uses `{path}` ({file}:{line}:{column}), which emails do not have"
+            ),
+            Some(match crate::diagnostic::closest(key, keys.iter().copied()) {
+                Some(best) => msg!("menade du `{root}.{best}`?", "did you mean `{root}.{best}`?"),
+                None => msg!("`{root}` har: {list}", "`{root}` has: {list}", list = keys.join(", ")),
             }),
         );
     }

@@ -45,6 +45,30 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: CheckFormat,
     },
+    /// Run the scenario tests of workflow files (exit 0 passed, 1 failed, 2 file errors).
+    Test {
+        /// A workflows folder, a folder of scenarios or scenario files (default: the workflows
+        /// folder).
+        paths: Vec<PathBuf>,
+        /// Language of the report.
+        #[arg(long, value_enum, default_value = "sv")]
+        lang: LangArg,
+        /// `text` for people, `junit` (XML on standard output) for CI systems.
+        #[arg(long, value_enum, default_value = "text")]
+        format: TestFormat,
+        /// Fail when state or transition coverage of a workflow is below this many per cent.
+        #[arg(long, value_name = "PERCENT")]
+        min_coverage: Option<f64>,
+        /// Write each workflow's graph with what no scenario reached marked, as DIR/<workflow>.svg.
+        #[arg(long, value_name = "DIR")]
+        coverage_dir: Option<PathBuf>,
+        /// Write every email each step sends, as staff would read it, to DIR/<workflow>/<scenario>.txt.
+        #[arg(long, value_name = "DIR")]
+        emails: Option<PathBuf>,
+        /// Break each transition in turn and check that some scenario fails.
+        #[arg(long)]
+        mutations: bool,
+    },
     /// Draw a workflow's state graph.
     Graph {
         /// The workflow file.
@@ -219,6 +243,12 @@ enum CheckFormat {
     Json,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TestFormat {
+    Text,
+    Junit,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum GraphFormat {
     Dot,
@@ -242,6 +272,19 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Check { paths, workflows_dir, lang, format } => check(&paths, workflows_dir, lang.into(), format),
         Command::Graph { file, format, lang, output } => draw(&file, format, lang.into(), output),
+        Command::Test { paths, lang, format, min_coverage, coverage_dir, emails, mutations } => {
+            let options = crate::scenario::Options {
+                paths,
+                default_dir: overrides.workflows.clone().unwrap_or_else(|| PathBuf::from("workflows")),
+                lang: lang.into(),
+                junit: format == TestFormat::Junit,
+                min_coverage,
+                coverage_dir,
+                emails_dir: emails,
+                mutations,
+            };
+            crate::scenario::command(&options)
+        }
         Command::Schema => print(&crate::schema::workflow_schema()),
         other => {
             return match crate::config::Config::load(&overrides) {
@@ -321,6 +364,7 @@ async fn case_command(engine: &beslut_engine::service::Engine, command: Command)
             commands::command(engine, &case, C::Override { admin: who, reason, to }).await?
         }
         Command::Check { .. }
+        | Command::Test { .. }
         | Command::Graph { .. }
         | Command::Schema
         | Command::Work

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod mail;
+pub mod scenario;
 pub mod schema;
 pub mod serve;
 pub mod telemetry;

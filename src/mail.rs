@@ -319,6 +319,37 @@ impl Mailer {
         actions: Vec<render::ActionLink>,
         kind: NoticeKind,
     ) -> EmailContext {
+        let project = self.engine.project();
+        let compose = Compose {
+            def,
+            case,
+            directory: &project.directory,
+            base_url: &self.base_url,
+            sender_name: &self.sender_name,
+        };
+        compose.context(task, to, actions, kind)
+    }
+}
+
+/// What an email says about a case, apart from its links: shared by the mailer and by
+/// `beslut test`, which shows process owners the emails their scenarios send.
+pub struct Compose<'a> {
+    pub def: &'a Definition,
+    pub case: &'a Case,
+    pub directory: &'a beslut_engine::directory::Directory,
+    pub base_url: &'a str,
+    pub sender_name: &'a str,
+}
+
+impl Compose<'_> {
+    pub fn context(
+        &self,
+        task: Option<&Task>,
+        to: &Party,
+        actions: Vec<render::ActionLink>,
+        kind: NoticeKind,
+    ) -> EmailContext {
+        let (case, def) = (self.case, self.def);
         let lang = to.lang;
         let state_label = def.state(&case.state).map(|s| s.label.get(lang).to_string()).unwrap_or_default();
         let outcome_label = match &case.status {
@@ -328,7 +359,7 @@ impl Mailer {
             beslut_engine::runtime::Status::Open => String::new(),
         };
         EmailContext {
-            sender: render::Sender { name: self.sender_name.clone() },
+            sender: render::Sender { name: self.sender_name.to_string() },
             recipient: render::Recipient { name: to.name.clone(), email: to.email.clone() },
             case: render::CaseInfo {
                 number: case.number.clone(),
@@ -340,14 +371,15 @@ impl Mailer {
             },
             data: formatted_data(def, case, lang),
             fields: key_fields(def, case, lang),
-            task: task.map(|t| self.task_info(def, case, t, to)),
+            task: task.map(|t| self.task_info(t, to)),
             actions,
             decision: decision_info(case, task, kind),
             lang,
         }
     }
 
-    fn task_info(&self, def: &Definition, case: &Case, task: &Task, to: &Party) -> render::TaskInfo {
+    fn task_info(&self, task: &Task, to: &Party) -> render::TaskInfo {
+        let (def, case) = (self.def, self.case);
         let lang = to.lang;
         let state = def.state(&task.state);
         let (label, description) = match (state.map(|s| &s.kind), &task.branch) {
@@ -368,7 +400,7 @@ impl Mailer {
             .iter()
             .find(|a| a.party.email.eq_ignore_ascii_case(&to.email))
             .and_then(|a| a.on_behalf_of.as_deref())
-            .map(|id| self.engine.project().directory.person(id).map_or(id.to_string(), |p| p.name.clone()))
+            .map(|id| self.directory.person(id).map_or(id.to_string(), |p| p.name.clone()))
             .unwrap_or_default();
         render::TaskInfo {
             label,
@@ -391,7 +423,7 @@ pub const DELEGATE: &str = "@delegate";
 
 /// The actions of a task as (id, label, comment required), plus handing it over when the
 /// workflow allows that.
-fn task_actions(def: &Definition, task: &Task, lang: Lang) -> Vec<(String, String, bool)> {
+pub fn task_actions(def: &Definition, task: &Task, lang: Lang) -> Vec<(String, String, bool)> {
     use beslut_engine::definition::model::CommentRule;
     let Some(state) = def.state(&task.state) else { return Vec::new() };
     let Some(task_def) = beslut_engine::runtime::apply::task_def(state, task.branch.as_deref()) else {

@@ -43,8 +43,8 @@ impl Format {
     }
 }
 
-/// Options for highlighting (the web pages will use them later). States are given by id; an
-/// uncovered edge is a pair of state ids.
+/// Options for highlighting. States are given by id; an uncovered edge by its state's id and
+/// its key within the state (`State::edges`: an action id, `otherwise`, `timeout`, …).
 #[derive(Clone, Debug, Default)]
 pub struct Highlight {
     pub current: Vec<String>,
@@ -191,13 +191,13 @@ fn parallel_lines(label: String, parallel: &Parallel, lang: Lang) -> Vec<String>
 
 fn edges(state: &State, lang: Lang, highlight: &Highlight) -> Vec<Edge> {
     state
-        .successors()
+        .edges()
         .into_iter()
-        .map(|(to, label)| Edge {
+        .map(|e| Edge {
             from: state.id.clone(),
-            to: to.name.clone(),
-            label: shorten(&edge_label(state, &label, lang)),
-            uncovered: highlight.uncovered_edges.iter().any(|(f, t)| *f == state.id && *t == to.name),
+            to: e.to.name.clone(),
+            label: shorten(&edge_label(state, &e.label, lang)),
+            uncovered: highlight.uncovered_edges.iter().any(|(f, via)| *f == state.id && *via == e.via),
         })
         .collect()
 }
@@ -747,7 +747,7 @@ states:
             current: vec!["remiss".into()],
             visited: vec!["granskning".into()],
             uncovered_states: vec!["avslagen".into()],
-            uncovered_edges: vec![("vag".into(), "godkand".into())],
+            uncovered_edges: vec![("vag".into(), "otherwise".into())],
         };
         let dot = draw(Format::Dot, &highlight);
         assert!(dot.contains(&format!("fillcolor=\"{CURRENT_FILL}\"")));

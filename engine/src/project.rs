@@ -194,6 +194,23 @@ impl Project {
         self.workflows.iter().find(|w| w.id == id)
     }
 
+    /// Reads and checks new text for the workflow `id` in place of its file, as if the file had
+    /// been edited: the mutation test of `beslut test` breaks a workflow this way without
+    /// writing to the folder. Returns the new file's diagnostics.
+    pub fn replace_workflow(&mut self, id: &str, source: String) -> Option<&Report> {
+        let index = self.workflows.iter().position(|w| w.id == id)?;
+        let path = self.workflows[index].path.clone();
+        let shown = path.display().to_string();
+        let ids: Vec<String> = self.workflows.iter().map(|w| w.id.clone()).collect();
+        self.reports.retain(|r| r.file != shown);
+        let file = self.read_workflow(&path, source.clone(), &ids);
+        self.workflows[index] = file;
+        if let Some(entry) = self.sources.iter_mut().find(|(name, _)| *name == shown) {
+            entry.1 = source;
+        }
+        self.reports.iter().rev().find(|r| r.file == shown)
+    }
+
     /// Renders every diagnostic, errors first within each file.
     pub fn render(&self, lang: crate::diagnostic::Lang) -> String {
         let mut out = String::new();

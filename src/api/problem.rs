@@ -113,7 +113,7 @@ impl From<Error> for Problem {
 /// A refusal by the workflow's rules: the request was understood but cannot be carried out.
 fn rejected(r: R) -> Problem {
     let detail = r.to_string();
-    let (status, code) = match &r {
+    let status = match &r {
         R::InvalidData(problems) => {
             let mut p = Problem::new(422, "invalid-data", "The data does not fit the workflow's fields");
             p.errors = problems
@@ -122,20 +122,14 @@ fn rejected(r: R) -> Problem {
                 .collect();
             return p;
         }
-        R::NoSuchTask(_) => (404, "no-such-task"),
-        R::AlreadyDecided { .. } => (409, "already-decided"),
-        R::TaskClosed => (409, "task-closed"),
-        R::NotAssignee(_) => (403, "not-assignee"),
-        R::NoSuchAction(_) => (422, "no-such-action"),
-        R::CommentRequired => (422, "comment-required"),
-        R::CaseClosed => (409, "case-closed"),
-        R::NotAllowed(_) => (403, "not-allowed"),
-        R::NoAssignee { .. } => (422, "no-assignee"),
-        R::NotWaiting => (409, "not-waiting"),
-        R::FrameExceeded { .. } => (409, "frame-exceeded"),
-        R::AlreadyStarted => (409, "already-started"),
-        R::Expression { .. } | R::Loop | R::NoSuchState(_) => (422, "workflow-error"),
+        R::NoSuchTask(_) => 404,
+        R::AlreadyDecided { .. } | R::TaskClosed | R::CaseClosed | R::NotWaiting => 409,
+        R::FrameExceeded { .. } | R::AlreadyStarted => 409,
+        R::NotAssignee(_) | R::NotAllowed(_) => 403,
+        R::NoSuchAction(_) | R::CommentRequired | R::NoAssignee { .. } => 422,
+        R::Expression { .. } | R::Loop | R::NoSuchState(_) => 422,
     };
+    let code = r.code();
     Problem::new(status, code, "The workflow refused the request").detail(detail)
 }
 

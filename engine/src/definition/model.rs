@@ -216,55 +216,73 @@ impl State {
 
     /// Every state this state can lead to, with a short label for the edge.
     pub fn successors(&self) -> Vec<(&Ref, String)> {
-        let mut out: Vec<(&Ref, String)> = Vec::new();
+        self.edges().into_iter().map(|e| (e.to, e.label)).collect()
+    }
+
+    /// Every arrow out of this state, each with a key (`via`) that is unique within the state:
+    /// an action id, `timeout`, `approved`/`rejected`, `when-N`/`otherwise`, `next`, `failure`
+    /// or a sub-case outcome. Scenario coverage and the mutation test name arrows by it.
+    pub fn edges(&self) -> Vec<Edge<'_>> {
+        let edge = |via: &str, to, label: &str| Edge { via: via.to_string(), to, label: label.to_string() };
+        let mut out = Vec::new();
         match &self.kind {
             StateKind::Task(task) => {
                 for action in &task.actions {
                     if let ActionTarget::To(to) = &action.target {
-                        out.push((to, action.label.sv.clone()));
+                        out.push(edge(&action.id, to, &action.label.sv));
                     }
                 }
                 if let Some(Timeout::Goto(to)) = &task.on_timeout {
-                    out.push((to, "tidsgräns".into()));
+                    out.push(edge("timeout", to, "tidsgräns"));
                 }
             }
             StateKind::Parallel(p) => {
-                out.push((&p.on_approved, "tillstyrkt".into()));
-                out.push((&p.on_rejected, "avstyrkt".into()));
+                out.push(edge("approved", &p.on_approved, "tillstyrkt"));
+                out.push(edge("rejected", &p.on_rejected, "avstyrkt"));
             }
             StateKind::Choice(c) => {
-                for (expr, to) in &c.when {
-                    out.push((to, expr.source.clone()));
+                for (i, (expr, to)) in c.when.iter().enumerate() {
+                    out.push(edge(&format!("when-{}", i + 1), to, &expr.source));
                 }
                 if let Some(otherwise) = &c.otherwise {
-                    out.push((otherwise, "annars".into()));
+                    out.push(edge("otherwise", otherwise, "annars"));
                 }
             }
-            StateKind::Auto(a) => out.push((&a.next, String::new())),
+            StateKind::Auto(a) => out.push(edge("next", &a.next, "")),
             StateKind::Call(c) => {
-                out.push((&c.next, String::new()));
+                out.push(edge("next", &c.next, ""));
                 if let Some(f) = &c.on_failure {
-                    out.push((f, "misslyckades".into()));
+                    out.push(edge("failure", f, "misslyckades"));
                 }
             }
             StateKind::Wait(w) => {
-                out.push((&w.next, String::new()));
+                out.push(edge("next", &w.next, ""));
                 if let Some(t) = &w.on_timeout {
-                    out.push((t, "tidsgräns".into()));
+                    out.push(edge("timeout", t, "tidsgräns"));
                 }
             }
             StateKind::Subworkflow(s) => {
                 for (outcome, to) in &s.outcomes {
-                    out.push((to, outcome.label(Lang::Sv).to_string()));
+                    out.push(edge(outcome.id(), to, outcome.label(Lang::Sv)));
                 }
                 if let Some(o) = &s.otherwise {
-                    out.push((o, "annars".into()));
+                    out.push(edge("otherwise", o, "annars"));
                 }
             }
             StateKind::End(_) => {}
         }
         out
     }
+}
+
+/// An arrow from a state to the state it leads to.
+#[derive(Clone, Debug)]
+pub struct Edge<'a> {
+    /// What takes the arrow, unique within the state (see [`State::edges`]).
+    pub via: String,
+    pub to: &'a Ref,
+    /// A short Swedish label for drawings.
+    pub label: String,
 }
 
 /// Who a task goes to.

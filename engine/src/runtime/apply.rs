@@ -275,17 +275,25 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Picks a choice's way on; the audit trail says which guard decided, so that a reader
+    /// (and scenario coverage) knows why the case went where it did.
     fn choose(&mut self, choice: &m::Choice) -> String {
-        for (cond, to) in &choice.when {
+        for (index, (cond, to)) in choice.when.iter().enumerate() {
             match self.eval(&cond.source, &[]) {
-                Ok(Value::Bool(true)) => return to.name.clone(),
+                Ok(Value::Bool(true)) => {
+                    let detail = json!({ "state": self.case.state, "via": format!("when-{}", index + 1), "expression": cond.source, "to": to.name });
+                    self.audit("system", "choice.made", detail);
+                    return to.name.clone();
+                }
                 Ok(_) => {}
                 Err(e) => {
                     self.audit("system", "guard.failed", json!({ "expression": cond.source, "error": e.to_string() }))
                 }
             }
         }
-        choice.otherwise.as_ref().map_or_else(String::new, |o| o.name.clone())
+        let to = choice.otherwise.as_ref().map_or_else(String::new, |o| o.name.clone());
+        self.audit("system", "choice.made", json!({ "state": self.case.state, "via": "otherwise", "to": to }));
+        to
     }
 
     fn step(&mut self, step: &Step) -> Result<(), Error> {

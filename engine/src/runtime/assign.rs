@@ -78,7 +78,8 @@ pub fn resolve(
     Ok(out)
 }
 
-fn stockholm() -> jiff::tz::TimeZone {
+/// The clock of the people handling cases.
+pub fn stockholm() -> jiff::tz::TimeZone {
     jiff::tz::TimeZone::get(TIME_ZONE).unwrap_or(jiff::tz::TimeZone::UTC)
 }
 

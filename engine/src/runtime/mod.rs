@@ -467,3 +467,26 @@ pub enum Error {
     #[error("the frame of {portfolio} {year} has {left} öre left")]
     FrameExceeded { portfolio: String, year: i32, left: i64 },
 }
+
+impl Error {
+    /// A stable kebab-case code for the refusal: the API's problem `code`, and what scenario
+    /// files expect with `refused:`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidData(_) => "invalid-data",
+            Error::NoSuchTask(_) => "no-such-task",
+            Error::AlreadyDecided { .. } => "already-decided",
+            Error::TaskClosed => "task-closed",
+            Error::NotAssignee(_) => "not-assignee",
+            Error::NoSuchAction(_) => "no-such-action",
+            Error::CommentRequired => "comment-required",
+            Error::CaseClosed => "case-closed",
+            Error::NotAllowed(_) => "not-allowed",
+            Error::NoAssignee { .. } => "no-assignee",
+            Error::NotWaiting => "not-waiting",
+            Error::FrameExceeded { .. } => "frame-exceeded",
+            Error::AlreadyStarted => "already-started",
+            Error::Expression { .. } | Error::Loop | Error::NoSuchState(_) => "workflow-error",
+        }
+    }
+}

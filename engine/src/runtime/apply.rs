@@ -455,7 +455,8 @@ impl<'a> Run<'a> {
             .iter()
             .filter(|f| action.fields.as_ref().is_none_or(|only| only.iter().any(|r| r.name == f.id)))
             .collect();
-        let form = validate::data(self.world, &shown, form).map_err(Error::InvalidData)?;
+        let form = validate::data(self.world, &shown, &with_case_values(form, &shown, &self.case.data))
+            .map_err(Error::InvalidData)?;
         let by = assignment.party.person.clone().unwrap_or_else(|| assignment.party.email.clone());
         let decision = Decision {
             action: action.id.clone(),
@@ -806,6 +807,19 @@ impl<'a> Run<'a> {
 }
 
 /// The task definition behind a task: the state's own, or its branch's.
+/// A form field that shares its id with case data starts from the case's value, as the page
+/// shows it filled in: leaving it out keeps the value rather than resetting it to the field's
+/// default (a correction of one fact must not wipe the others).
+fn with_case_values(form: &Map<String, Value>, fields: &[&m::Field], data: &Map<String, Value>) -> Map<String, Value> {
+    let mut merged = form.clone();
+    for field in fields {
+        if let (false, Some(value)) = (merged.contains_key(&field.id), data.get(&field.id)) {
+            merged.insert(field.id.clone(), value.clone());
+        }
+    }
+    merged
+}
+
 pub fn task_def<'a>(state: &'a State, branch: Option<&str>) -> Option<&'a m::Task> {
     match (&state.kind, branch) {
         (StateKind::Task(task), None) => Some(task),

@@ -631,3 +631,39 @@ fn every_construct_through_one_helper() {
     // A wait that times out.
     check(&family, "foralder", t0, json!({}), &["advance 2026-03-13T08:00:00Z"], "state=avbruten outcome=cancelled");
 }
+
+/// A correction form whose fields share ids with the case data: what the person leaves out
+/// keeps its value in the case instead of being reset to the field's default.
+#[test]
+fn a_correction_keeps_the_case_values_it_does_not_change() {
+    const RATTELSE: &str = r#"
+name: Rättelse
+series: RA
+start: rattelse
+data:
+  plan: { type: text, label: Plan, default: "" }
+  accepterat: { type: boolean, label: Accepterat, default: false }
+  manader: { type: number, label: Månader, required: true }
+states:
+  rattelse:
+    type: task
+    label: Rätta
+    assignee: { person: starter }
+    form:
+      plan: { type: text, label: Plan, default: "" }
+      accepterat: { type: boolean, label: Accepterat, default: false }
+      manader: { type: number, label: Månader, required: true }
+    actions:
+      skicka_in: { label: Skicka in, to: klar }
+  klar: { type: end, label: Klar, outcome: completed }
+"#;
+    let f = fixture(&[("rattelse", RATTELSE)]);
+    let mut sim = f.sim("2026-03-02T08:00:00Z");
+    let start = json!({ "plan": "Integreras i plattformen", "accepterat": true, "manader": 9 });
+    let id = sim.start("rattelse", data(start), starter()).unwrap();
+    sim.decide(&id, "starter", "skicka_in", None, form(json!({ "manader": 6 }))).unwrap();
+    let case = sim.case(&id);
+    assert_eq!(case.data["manader"], json!(6));
+    assert_eq!(case.data["plan"], json!("Integreras i plattformen"), "not reset to the default");
+    assert_eq!(case.data["accepterat"], json!(true), "not reset to the default");
+}

@@ -62,6 +62,9 @@ pub struct Scenario {
     pub workflow: String,
     pub at: Timestamp,
     pub absences: Vec<Absence>,
+    /// Portfolios added for this story (one the council has just decided, say), written as in
+    /// `portfolios.yaml`.
+    pub portfolios: Vec<beslut_engine::portfolios::Portfolio>,
     pub reserved: Vec<Reserved>,
     pub steps: Vec<Step>,
 }
@@ -237,7 +240,7 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn scenario(&mut self, path: &Path, shown: &str, source: &str, node: &Node) -> Option<Scenario> {
         let o = reader::obj(self.r, node, &Msg::new("scenariot", "the scenario"))?;
-        o.check_keys(self.r, &["name", "workflow", "at", "absences", "reserved", "start", "steps"], None);
+        o.check_keys(self.r, &["name", "workflow", "at", "absences", "portfolios", "reserved", "start", "steps"], None);
         let name = o.require(self.r, "name").and_then(|n| reader::string(self.r, n, &Msg::new("`name`", "`name`")));
         let workflow = self.workflow(path, &o)?;
         let at = match o.get("at") {
@@ -245,6 +248,7 @@ impl<'a> Reader<'a> {
             None => parse_time(DEFAULT_START)?,
         };
         let absences = o.get("absences").map(|n| self.absences(n)).unwrap_or_default();
+        let portfolios = o.get("portfolios").map(|n| self.portfolios(n)).unwrap_or_default();
         let reserved = o.get("reserved").map(|n| self.reserved(n, workflow)).unwrap_or_default();
         let mut steps = Vec::new();
         if let Some(start) = o.get("start") {
@@ -265,6 +269,7 @@ impl<'a> Reader<'a> {
             workflow: workflow.id.clone(),
             at,
             absences,
+            portfolios,
             reserved,
             steps,
         })
@@ -381,6 +386,13 @@ impl<'a> Reader<'a> {
             }
         }
         out
+    }
+
+    /// `portfolios:` in the form of `portfolios.yaml`'s own key.
+    fn portfolios(&mut self, node: &Node) -> Vec<beslut_engine::portfolios::Portfolio> {
+        let key = yaml::Key { name: "portfolios".into(), pos: node.pos };
+        let wrapper = Node { value: Value::Map(vec![(key, node.clone())]), pos: node.pos };
+        beslut_engine::portfolios::parse(self.r, &wrapper).portfolios
     }
 
     fn reserved(&mut self, node: &Node, def: &Definition) -> Vec<Reserved> {

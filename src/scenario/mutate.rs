@@ -1,12 +1,13 @@
 //! The mutation test: are the scenarios strong enough to notice a broken workflow? Each
-//! transition of each tested workflow is pointed at another state, one at a time, in the
-//! file's text; the workflow's scenarios then run against the broken file and at least one
-//! must fail. A break that `beslut check` already refuses counts as caught (the file would
-//! never load), but the first target that passes the check is preferred, so that the
-//! scenarios, not the checker, are what is tested.
+//! transition of each tested workflow is pointed at other states, one at a time, in the
+//! file's text; the workflow's scenarios then run against each broken file, and at least one
+//! must fail every time (up to three breaks per transition). Targets that `beslut check`
+//! refuses are skipped, so that the scenarios, not the checker, are what is tested; a
+//! transition with no break the checker accepts counts as caught by the checker.
 
 use super::file::Scenario;
 use super::run_all;
+use beslut_engine::definition::model::{Definition, State, StateKind};
 use beslut_engine::diagnostic::Lang;
 use beslut_engine::project::Project;
 use beslut_engine::yaml::Pos;
@@ -14,7 +15,9 @@ use beslut_notifications::render::Renderer;
 use std::fmt::Write;
 
 /// How many other targets to try before counting a break as caught by the checker.
-const TARGETS_TRIED: usize = 8;
+const TARGETS_TRIED: usize = 12;
+/// How many different breaks of one transition the scenarios must all notice.
+const MUTANTS_PER_TRANSITION: usize = 3;
 
 #[derive(Debug, Default)]
 pub struct Mutations {
@@ -50,34 +53,51 @@ fn mutate_workflow(project: &mut Project, renderer: &Renderer, id: &str, own: &[
     let Some(file) = project.workflow(id) else { return };
     let (original, shown) = (file.source.clone(), file.path.display().to_string());
     let Some(def) = file.definition.clone() else { return };
-    let states: Vec<String> = def.states.iter().map(|s| s.id.clone()).collect();
+    let targets = targets_in_order(&def);
     for state in &def.states {
         for edge in state.edges() {
             result.tried += 1;
-            let target = states.iter().filter(|s| **s != edge.to.name).take(TARGETS_TRIED).find(|candidate| {
-                let Some(text) = retarget(&original, edge.to.pos, &edge.to.name, candidate) else { return false };
-                project.replace_workflow(id, text).is_some_and(|r| !r.has_errors())
-            });
-            let Some(target) = target else {
-                result.caught_by_check += 1;
-                continue;
-            };
-            let failed = run_all(project, renderer, own.to_vec()).iter().any(|r| r.outcome.failure.is_some());
-            if failed {
-                result.caught_by_scenarios += 1;
-            } else {
-                result.survivors.push(Survivor {
+            let mut broken = 0;
+            let mut survivor = None;
+            for target in targets.iter().filter(|s| **s != edge.to.name).take(TARGETS_TRIED) {
+                let Some(text) = retarget(&original, edge.to.pos, &edge.to.name, target) else { continue };
+                if project.replace_workflow(id, text).is_none_or(|r| r.has_errors()) {
+                    continue;
+                }
+                broken += 1;
+                let failed = run_all(project, renderer, own.to_vec()).iter().any(|r| r.outcome.failure.is_some());
+                if !failed {
+                    survivor = Some(target.clone());
+                    break;
+                }
+                if broken == MUTANTS_PER_TRANSITION {
+                    break;
+                }
+            }
+            match (broken, survivor) {
+                (0, _) => result.caught_by_check += 1,
+                (_, None) => result.caught_by_scenarios += 1,
+                (_, Some(mutated_to)) => result.survivors.push(Survivor {
                     file: shown.clone(),
                     pos: edge.to.pos,
                     from: state.id.clone(),
                     via: edge.via.clone(),
                     to: edge.to.name.clone(),
-                    mutated_to: target.clone(),
-                });
+                    mutated_to,
+                }),
             }
         }
     }
     project.replace_workflow(id, original);
+}
+
+/// Targets for a broken transition: states where the case stops first (tasks, reviews,
+/// waits, ends), then automatic ones. Pointing an arrow at a choice that leads back to where
+/// it went anyway breaks nothing a person could notice; stopping states are real breaks.
+fn targets_in_order(def: &Definition) -> Vec<String> {
+    let automatic = |s: &&State| matches!(s.kind, StateKind::Choice(_) | StateKind::Auto(_));
+    let stopping = def.states.iter().filter(|s| !automatic(s));
+    stopping.chain(def.states.iter().filter(automatic)).map(|s| s.id.clone()).collect()
 }
 
 /// The file's text with the state name written at `pos` replaced by `to`; `None` when the

@@ -7,6 +7,7 @@ use crate::mail::{Compose, task_actions};
 use beslut_engine::definition::model::Definition;
 use beslut_engine::diagnostic::Lang;
 use beslut_engine::directory::{self, Directory};
+use beslut_engine::portfolios::Portfolios;
 use beslut_engine::project::Project;
 use beslut_engine::runtime::assign::{after, party};
 use beslut_engine::runtime::sim::{Mail, Sim};
@@ -67,7 +68,8 @@ pub struct Outcome {
 /// Runs `scenario` on the definitions of `project`.
 pub fn run(project: &Project, definitions: &[Definition], renderer: &Renderer, scenario: &Scenario) -> Outcome {
     let directory = with_absences(&project.directory, scenario);
-    let world = World { directory: &directory, frames: &project.frames };
+    let frames = with_portfolios(&project.frames, scenario);
+    let world = World { directory: &directory, frames: &frames };
     let mut sim = Sim::new(world, definitions, scenario.at);
     for r in &scenario.reserved {
         if let Some(frames) = ledger_frames(definitions, &scenario.workflow, &r.ledger) {
@@ -109,6 +111,15 @@ fn with_absences(base: &Directory, scenario: &Scenario) -> Directory {
         }
     }
     directory
+}
+
+/// The frames files with the scenario's own portfolios added to each.
+fn with_portfolios(base: &[(String, Portfolios)], scenario: &Scenario) -> Vec<(String, Portfolios)> {
+    let mut frames = base.to_vec();
+    for (_, file) in &mut frames {
+        file.portfolios.extend(scenario.portfolios.iter().cloned());
+    }
+    frames
 }
 
 fn ledger_frames(definitions: &[Definition], workflow: &str, ledger: &str) -> Option<String> {
@@ -240,23 +251,23 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// The open task of `by` that the step means: the one named, or the one that has the action.
+    /// The task of `by` that the step means: their open task named by `task`, or the one
+    /// that has the action. A task named but no longer open is still given to the core, so
+    /// that it refuses with its own reason (`already-decided`, `task-closed`).
     fn find_task(&self, case: &str, by: &str, key: Option<&str>, action: Option<&str>) -> Result<String, Error> {
         let case = self.sim.case(case);
         if !case.is_open() {
             return Err(Error::CaseClosed);
         }
         let def = self.definition(&case.workflow);
-        let held: Vec<&Task> = case.open_tasks().filter(|t| t.assignment_of(by).is_some()).collect();
-        let named: Vec<&&Task> = held.iter().filter(|t| key.is_none_or(|k| task_key(t) == k)).collect();
-        let fitting: Vec<&&Task> =
-            named.iter().copied().filter(|t| action.is_none_or(|a| has_action(def, t, a))).collect();
-        match (fitting.first(), named.first()) {
-            (Some(task), _) => Ok(task.id.clone()),
-            // Let the core refuse the action with its own reason.
-            (None, Some(task)) => Ok(task.id.clone()),
-            (None, None) => Err(Error::NotAssignee(by.to_string())),
+        let named = |t: &&Task| key.is_none_or(|k| task_key(t) == k);
+        let held: Vec<&Task> = case.open_tasks().filter(|t| t.assignment_of(by).is_some()).filter(named).collect();
+        let fitting = held.iter().find(|t| action.is_none_or(|a| has_action(def, t, a)));
+        if let Some(task) = fitting.or(held.first()) {
+            return Ok(task.id.clone());
         }
+        let earlier = key.and_then(|_| case.tasks.iter().rev().filter(named).find(|t| t.assignment_of(by).is_some()));
+        earlier.map(|t| t.id.clone()).ok_or_else(|| Error::NotAssignee(by.to_string()))
     }
 
     fn definition(&self, workflow: &str) -> Option<&'a Definition> {
@@ -461,7 +472,7 @@ impl<'a> Runner<'a> {
                 "events in order: {}",
                 expected.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
             ),
-            actual: format!("events: {}", events.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")),
+            actual: events_text(&events, expected),
         })
     }
 
@@ -492,8 +503,15 @@ fn no_case(pos: Pos) -> Problem {
     Problem { pos, expected: "a case".into(), actual: "no case has been started".into() }
 }
 
+/// A refusal as a person reads it; invalid data lists each field and what is wrong with it.
 fn refusal(e: &Error) -> String {
-    format!("refused ({}): {e}", e.code())
+    match e {
+        Error::InvalidData(problems) => {
+            let fields: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.field, p.message.sv)).collect();
+            format!("refused (invalid-data): {}", fields.join("; "))
+        }
+        other => format!("refused ({}): {other}", other.code()),
+    }
 }
 
 fn task_key(task: &Task) -> String {
@@ -564,6 +582,19 @@ fn outcome_word(outcome: Option<beslut_engine::runtime::OutcomeId>) -> String {
 
 pub fn kind_word(kind: NoticeKind) -> String {
     serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// The events of the window; those the expectation names are shown with their data, so that
+/// a wrong value can be seen.
+fn events_text(events: &[&(String, Value)], expected: &[(String, Map<String, Value>)]) -> String {
+    let lines: Vec<String> = events
+        .iter()
+        .map(|(name, data)| {
+            let wanted = expected.iter().any(|(n, want)| n == name && !want.is_empty());
+            if wanted { format!("{name} {}", data.get("data").unwrap_or(data)) } else { name.clone() }
+        })
+        .collect();
+    format!("events: {}", lines.join("\n"))
 }
 
 fn describe_mail(m: &Rendered) -> String {

@@ -732,7 +732,8 @@ impl<'a> Reader<'a> {
                         push(&mut out, Check::Events(events));
                     }
                 }
-                _ => self.ledgers(value, &mut out),
+                "ledger" => self.ledgers(value, &mut out),
+                _ => {} // reported by check_keys
             }
         }
         Some(out)

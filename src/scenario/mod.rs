@@ -64,7 +64,7 @@ pub fn command(options: &Options) -> Result<ExitCode, String> {
         return Err(format!("no scenario files in {}", paths_text(&paths)));
     }
     let renderer = Renderer::new(&project.templates).map_err(|e| e.to_string())?;
-    let results = run_all(&project, &renderer, scenarios);
+    let results = run_all(&project, &renderer, scenarios, options.lang);
     let tested = tested_workflows(&project, &dir, &paths, &results);
     let coverage: Vec<coverage::Coverage> = coverage_of(&project, &tested, &results);
     let out = report::Out { lang: options.lang, results: &results, coverage: &coverage };
@@ -167,13 +167,13 @@ fn definitions(project: &Project) -> Vec<Definition> {
     project.workflows.iter().filter_map(|w| w.definition.clone()).collect()
 }
 
-pub fn run_all(project: &Project, renderer: &Renderer, scenarios: Vec<file::Scenario>) -> Vec<Ran> {
+pub fn run_all(project: &Project, renderer: &Renderer, scenarios: Vec<file::Scenario>, lang: Lang) -> Vec<Ran> {
     let definitions = definitions(project);
     scenarios
         .into_iter()
         .map(|scenario| {
             let started = Instant::now();
-            let outcome = run::run(project, &definitions, renderer, &scenario);
+            let outcome = run::run(project, &definitions, renderer, &scenario, lang);
             Ran { scenario, outcome, time: started.elapsed() }
         })
         .collect()

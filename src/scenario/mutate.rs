@@ -65,7 +65,8 @@ fn mutate_workflow(project: &mut Project, renderer: &Renderer, id: &str, own: &[
                     continue;
                 }
                 broken += 1;
-                let failed = run_all(project, renderer, own.to_vec()).iter().any(|r| r.outcome.failure.is_some());
+                let failed =
+                    run_all(project, renderer, own.to_vec(), Lang::En).iter().any(|r| r.outcome.failure.is_some());
                 if !failed {
                     survivor = Some(target.clone());
                     break;

@@ -66,7 +66,13 @@ pub struct Outcome {
 }
 
 /// Runs `scenario` on the definitions of `project`.
-pub fn run(project: &Project, definitions: &[Definition], renderer: &Renderer, scenario: &Scenario) -> Outcome {
+pub fn run(
+    project: &Project,
+    definitions: &[Definition],
+    renderer: &Renderer,
+    scenario: &Scenario,
+    lang: Lang,
+) -> Outcome {
     let directory = with_absences(&project.directory, scenario);
     let frames = with_portfolios(&project.frames, scenario);
     let world = World { directory: &directory, frames: &frames };
@@ -79,6 +85,7 @@ pub fn run(project: &Project, definitions: &[Definition], renderer: &Renderer, s
     let mut runner = Runner {
         sim,
         renderer,
+        lang,
         cases: Vec::new(),
         seen_mails: 0,
         window: (0, 0),
@@ -130,6 +137,8 @@ fn ledger_frames(definitions: &[Definition], workflow: &str, ledger: &str) -> Op
 struct Runner<'a> {
     sim: Sim<'a>,
     renderer: &'a Renderer,
+    /// The language of the failure report.
+    lang: Lang,
     /// Scenario names of cases and their ids, in the order started.
     cases: Vec<(String, String)>,
     /// How many of the simulator's emails have been rendered.
@@ -156,7 +165,7 @@ impl<'a> Runner<'a> {
         if let Action::Expect(expectations) = &step.action {
             let problems = match self.case_id(step) {
                 Some(id) => expectations.iter().filter_map(|e| self.check(&id, e)).collect(),
-                None => vec![no_case(step.pos)],
+                None => vec![self.no_case(step.pos)],
             };
             self.window = (self.sim.mails.len(), self.sim.events.len());
             return problems;
@@ -166,20 +175,23 @@ impl<'a> Runner<'a> {
         match (&step.refused, result) {
             (None, Ok(())) => Vec::new(),
             (None, Err(e)) => {
-                vec![Problem { pos: step.pos, expected: "the step is carried out".into(), actual: refusal(&e) }]
+                let expected = self.t("steget genomförs", "the step is carried out").into();
+                vec![Problem { pos: step.pos, expected, actual: self.refusal(&e) }]
             }
             (Some(code), Ok(())) => vec![Problem {
                 pos: code.pos,
                 expected: format!("refused: {}", code.name),
-                actual: "the step was carried out".into(),
+                actual: self.t("steget genomfördes", "the step was carried out").into(),
             }],
             (Some(code), Err(e)) if e.code() != code.name => {
-                vec![Problem { pos: code.pos, expected: format!("refused: {}", code.name), actual: refusal(&e) }]
+                vec![Problem { pos: code.pos, expected: format!("refused: {}", code.name), actual: self.refusal(&e) }]
             }
             (Some(code), Err(_)) if self.snapshot() != before => vec![Problem {
                 pos: code.pos,
-                expected: "the refused step changes nothing".into(),
-                actual: "the case, its emails or events changed".into(),
+                expected: self.t("ett vägrat steg ändrar ingenting", "the refused step changes nothing").into(),
+                actual: self
+                    .t("ärendet, dess e-post eller händelser ändrades", "the case, its emails or events changed")
+                    .into(),
             }],
             (Some(_), Err(_)) => Vec::new(),
         }
@@ -371,11 +383,11 @@ impl<'a> Runner<'a> {
                 let actual = found.and_then(|t| t.deadline);
                 (actual != Some(*at)).then(|| Problem {
                     pos: e.pos,
-                    expected: format!("{task} due {}", local(*at)),
+                    expected: format!("{task}: {} {}", self.t("frist", "due"), local(*at)),
                     actual: match (found, actual) {
-                        (None, _) => format!("no open task {task}"),
-                        (Some(_), None) => format!("{task} has no deadline"),
-                        (Some(_), Some(d)) => format!("{task} due {}", local(d)),
+                        (None, _) => format!("{} {task}", self.t("ingen öppen uppgift", "no open task")),
+                        (Some(_), None) => format!("{task}: {}", self.t("ingen frist", "no deadline")),
+                        (Some(_), Some(d)) => format!("{task}: {} {}", self.t("frist", "due"), local(d)),
                     },
                 })
             }
@@ -393,7 +405,7 @@ impl<'a> Runner<'a> {
                     self.window_mails(case_id).into_iter().filter(|m| is_party(&m.to, who)).collect();
                 (!sent.is_empty()).then(|| Problem {
                     pos: e.pos,
-                    expected: format!("no email to {who}"),
+                    expected: format!("{} {who}", self.t("ingen e-post till", "no email to")),
                     actual: sent.iter().map(|m| format!("«{}»", m.subject)).collect::<Vec<_>>().join(", "),
                 })
             }
@@ -418,7 +430,7 @@ impl<'a> Runner<'a> {
                         reserved.map(|r| format!(" reserved {r}")).unwrap_or_default(),
                         left.map(|l| format!(" left {l}")).unwrap_or_default()
                     ),
-                    actual: format!("{ledger} {portfolio} {year}: reserved {taken} left {}", frame - taken),
+                    actual: format!("{ledger} {portfolio} {year}: reserved {taken}, left {}", frame - taken),
                 })
             }
             Check::State(_) => None,
@@ -439,18 +451,19 @@ impl<'a> Runner<'a> {
         if sent.iter().any(fits) {
             return None;
         }
-        let mut want = format!("an email to {}", expected.to);
+        let mut want = format!("{} {}", self.t("e-post till", "an email to"), expected.to);
         if let Some(s) = &expected.subject {
-            want.push_str(&format!(" with «{s}» in the subject"));
+            want.push_str(&format!(", subject: «{s}»"));
         }
         if let Some(k) = &expected.kind {
-            want.push_str(&format!(", kind {k}"));
+            want.push_str(&format!(", kind: {k}"));
         }
         if let Some(a) = &expected.actions {
-            want.push_str(&format!(", actions [{}]", a.join(", ")));
+            want.push_str(&format!(", actions: [{}]", a.join(", ")));
         }
-        let got: Vec<String> = sent.iter().map(describe_mail).collect();
-        let actual = if got.is_empty() { "no emails about this case".into() } else { got.join("\n") };
+        let got: Vec<String> = sent.iter().map(|m| self.describe_mail(m)).collect();
+        let none = self.t("ingen e-post om ärendet", "no emails about this case");
+        let actual = if got.is_empty() { none.into() } else { got.join("\n") };
         Some(Problem { pos, expected: want, actual })
     }
 
@@ -469,16 +482,17 @@ impl<'a> Runner<'a> {
         (!all_found).then(|| Problem {
             pos,
             expected: format!(
-                "events in order: {}",
+                "{}: {}",
+                self.t("händelser i ordning", "events in order"),
                 expected.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
             ),
-            actual: events_text(&events, expected),
+            actual: events_text(&events, expected, self.lang),
         })
     }
 
     /// Where the case of `step` stands, for a failure report.
     fn where_case(&self, step: &Step) -> String {
-        let Some(id) = self.case_id(step) else { return "no case started".into() };
+        let Some(id) = self.case_id(step) else { return self.t("inget ärende startat", "no case started").into() };
         let case = self.sim.case(&id);
         let label = self
             .definition(&case.workflow)
@@ -487,30 +501,56 @@ impl<'a> Runner<'a> {
             .unwrap_or_default();
         let status = match &case.status {
             Status::Open => String::new(),
-            Status::Closed { outcome, .. } => format!(", closed ({})", outcome_word(Some(*outcome))),
+            Status::Closed { outcome, .. } => {
+                format!(", {} ({})", self.t("avslutat", "closed"), outcome_word(Some(*outcome)))
+            }
         };
         format!(
-            "{} was in {} ({label}){status} at {}; open tasks: {}",
+            "{} {} {} ({label}){status} {} {}; {}: {}",
             case.number,
+            self.t("var i", "was in"),
             case.state,
+            self.t("kl.", "at"),
             local(self.sim.now),
+            self.t("öppna uppgifter", "open tasks"),
             tasks_text(&open_tasks(case))
         )
     }
-}
 
-fn no_case(pos: Pos) -> Problem {
-    Problem { pos, expected: "a case".into(), actual: "no case has been started".into() }
-}
+    fn t(&self, sv: &'static str, en: &'static str) -> &'static str {
+        if self.lang == Lang::Sv { sv } else { en }
+    }
 
-/// A refusal as a person reads it; invalid data lists each field and what is wrong with it.
-fn refusal(e: &Error) -> String {
-    match e {
-        Error::InvalidData(problems) => {
-            let fields: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.field, p.message.sv)).collect();
-            format!("refused (invalid-data): {}", fields.join("; "))
+    fn no_case(&self, pos: Pos) -> Problem {
+        let actual = self.t("inget ärende har startats", "no case has been started");
+        Problem { pos, expected: self.t("ett ärende", "a case").into(), actual: actual.into() }
+    }
+
+    /// A refusal as a person reads it; invalid data lists each field and what is wrong with it.
+    fn refusal(&self, e: &Error) -> String {
+        let refused = self.t("vägrades", "refused");
+        match e {
+            Error::InvalidData(problems) => {
+                let message = |p: &beslut_engine::runtime::validate::Problem| {
+                    if self.lang == Lang::Sv { p.message.sv.clone() } else { p.message.en.clone() }
+                };
+                let fields: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.field, message(p))).collect();
+                format!("{refused} (invalid-data): {}", fields.join("; "))
+            }
+            other => format!("{refused} ({}): {other}", other.code()),
         }
-        other => format!("refused ({}): {other}", other.code()),
+    }
+
+    fn describe_mail(&self, m: &Rendered) -> String {
+        let who = m.to.person.clone().unwrap_or_else(|| m.to.email.clone());
+        let actions: Vec<&str> = m.actions.iter().map(|(id, _)| id.as_str()).collect();
+        format!(
+            "{} {who} ({}): «{}» actions: [{}]",
+            self.t("till", "to"),
+            kind_word(m.kind),
+            m.subject,
+            actions.join(", ")
+        )
     }
 }
 
@@ -550,7 +590,7 @@ fn open_tasks(case: &Case) -> Vec<(String, Vec<Holder>)> {
 
 fn tasks_text(tasks: &[(String, Vec<Holder>)]) -> String {
     if tasks.is_empty() {
-        return "none".into();
+        return "-".into();
     }
     tasks
         .iter()
@@ -586,7 +626,7 @@ pub fn kind_word(kind: NoticeKind) -> String {
 
 /// The events of the window; those the expectation names are shown with their data, so that
 /// a wrong value can be seen.
-fn events_text(events: &[&(String, Value)], expected: &[(String, Map<String, Value>)]) -> String {
+fn events_text(events: &[&(String, Value)], expected: &[(String, Map<String, Value>)], lang: Lang) -> String {
     let lines: Vec<String> = events
         .iter()
         .map(|(name, data)| {
@@ -594,11 +634,6 @@ fn events_text(events: &[&(String, Value)], expected: &[(String, Map<String, Val
             if wanted { format!("{name} {}", data.get("data").unwrap_or(data)) } else { name.clone() }
         })
         .collect();
-    format!("events: {}", lines.join("\n"))
-}
-
-fn describe_mail(m: &Rendered) -> String {
-    let who = m.to.person.clone().unwrap_or_else(|| m.to.email.clone());
-    let actions: Vec<&str> = m.actions.iter().map(|(id, _)| id.as_str()).collect();
-    format!("to {who} ({}): «{}» actions [{}]", kind_word(m.kind), m.subject, actions.join(", "))
+    let word = if lang == Lang::Sv { "händelser" } else { "events" };
+    format!("{word}: {}", lines.join("\n"))
 }

@@ -47,6 +47,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "beslut check workflows/"
 cargo run --quiet -- check workflows/
 
+log "beslut test workflows/ (scenarios, full state and transition coverage)"
+cargo run --quiet -- test workflows/ --min-coverage 100 --format junit > "${CARGO_TARGET_DIR:-target}/scenarios.xml"
+
 log "JSON Schema of the workflow format"
 python3 -c "import jsonschema, yaml" 2>/dev/null || python3 -m pip install -q jsonschema pyyaml
 python3 tests/schema_check.py . | tail -3

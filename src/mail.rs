@@ -324,6 +324,7 @@ impl Mailer {
             def,
             case,
             directory: &project.directory,
+            frames: &project.frames,
             base_url: &self.base_url,
             sender_name: &self.sender_name,
         };
@@ -337,6 +338,8 @@ pub struct Compose<'a> {
     pub def: &'a Definition,
     pub case: &'a Case,
     pub directory: &'a beslut_engine::directory::Directory,
+    /// For portfolio names.
+    pub frames: &'a [(String, beslut_engine::portfolios::Portfolios)],
     pub base_url: &'a str,
     pub sender_name: &'a str,
 }
@@ -369,8 +372,8 @@ impl Compose<'_> {
                 state_label,
                 outcome_label,
             },
-            data: formatted_data(def, case, lang),
-            fields: key_fields(def, case, lang),
+            data: self.formatted_data(lang),
+            fields: self.key_fields(lang),
             task: task.map(|t| self.task_info(t, to)),
             actions,
             decision: decision_info(case, task, kind),
@@ -442,28 +445,52 @@ pub fn task_actions(def: &Definition, task: &Task, lang: Lang) -> Vec<(String, S
 }
 
 /// The case's data by field id, formatted for reading (money in kronor, enums by label).
-fn formatted_data(def: &Definition, case: &Case, lang: Lang) -> serde_json::Map<String, Value> {
-    def.all_fields()
-        .into_iter()
-        .map(|f| {
-            (f.id.clone(), Value::String(case.data.get(&f.id).map(|v| format_value(f, v, lang)).unwrap_or_default()))
-        })
-        .collect()
-}
+impl Compose<'_> {
+    fn formatted_data(&self, lang: Lang) -> serde_json::Map<String, Value> {
+        let data = &self.case.data;
+        self.def
+            .all_fields()
+            .into_iter()
+            .map(|f| {
+                (f.id.clone(), Value::String(data.get(&f.id).map(|v| self.format(f, v, lang)).unwrap_or_default()))
+            })
+            .collect()
+    }
 
-/// The short fields with a value, as label and value pairs.
-fn key_fields(def: &Definition, case: &Case, lang: Lang) -> Vec<render::LabelValue> {
-    def.data
-        .iter()
-        .filter(|f| !f.multiline)
-        .filter_map(|f| {
-            case.data
-                .get(&f.id)
-                .map(|v| render::LabelValue { label: f.label.get(lang).to_string(), value: format_value(f, v, lang) })
-        })
-        .filter(|lv| !lv.value.is_empty())
-        .take(8)
-        .collect()
+    /// The short fields with a value, as label and value pairs.
+    fn key_fields(&self, lang: Lang) -> Vec<render::LabelValue> {
+        self.def
+            .data
+            .iter()
+            .filter(|f| !f.multiline)
+            .filter_map(|f| {
+                let value = self.case.data.get(&f.id)?;
+                Some(render::LabelValue { label: f.label.get(lang).to_string(), value: self.format(f, value, lang) })
+            })
+            .filter(|lv| !lv.value.is_empty())
+            .take(8)
+            .collect()
+    }
+
+    /// A value as staff read it: people, förvaltningar and portfolios by name, not by id.
+    fn format(&self, field: &beslut_engine::definition::model::Field, value: &Value, lang: Lang) -> String {
+        use beslut_engine::definition::model::ValuesFrom;
+        let Value::String(id) = value else { return format_value(field, value, lang) };
+        let named = match (field.kind, field.values_from) {
+            (FieldType::Person, _) => self.directory.person(id).map(|p| p.name.clone()),
+            (FieldType::Enum, Some(ValuesFrom::Forvaltningar)) => {
+                self.directory.forvaltningar.iter().find(|f| &f.id == id).map(|f| f.name.get(lang).to_string())
+            }
+            (FieldType::Enum, Some(ValuesFrom::Portfolios)) => self
+                .frames
+                .iter()
+                .flat_map(|(_, p)| &p.portfolios)
+                .find(|p| &p.id == id)
+                .map(|p| p.name.get(lang).to_string()),
+            _ => None,
+        };
+        named.unwrap_or_else(|| format_value(field, value, lang))
+    }
 }
 
 fn format_value(field: &beslut_engine::definition::model::Field, value: &Value, lang: Lang) -> String {
@@ -558,7 +585,8 @@ pub fn swedish_time(at: jiff::Timestamp, lang: Lang) -> String {
 fn decision_info(case: &Case, task: Option<&Task>, kind: NoticeKind) -> Option<render::DecisionInfo> {
     let decided = match kind {
         NoticeKind::TaskClosed | NoticeKind::Delegated => task.and_then(|t| t.decision.as_ref()),
-        NoticeKind::CaseDecided => case.tasks.iter().rev().find_map(|t| t.decision.as_ref()),
+        // A workflow's own email (from an automatic state) tells of the decision that led there.
+        NoticeKind::CaseDecided | NoticeKind::Custom => case.tasks.iter().rev().find_map(|t| t.decision.as_ref()),
         _ => None,
     };
     Some(match decided {

@@ -324,8 +324,14 @@ impl<'a> Runner<'a> {
                 comment_required: *comment_required,
             })
             .collect();
-        let compose =
-            Compose { def, case, directory: self.sim.world.directory, base_url: BASE_URL, sender_name: "Beslut" };
+        let compose = Compose {
+            def,
+            case,
+            directory: self.sim.world.directory,
+            frames: self.sim.world.frames,
+            base_url: BASE_URL,
+            sender_name: "Beslut",
+        };
         let context = compose.context(task, &mail.to, links, mail.kind);
         let (subject, text) = match self.renderer.render(&mail.template, &context) {
             Ok(email) => (email.subject, email.text),

@@ -211,6 +211,11 @@ fn emails_and_coverage_graphs_are_written_for_reading() {
     let text = std::fs::read_to_string(emails.join("produktionssattning/genomford-med-kontinuitetsplan.txt")).unwrap();
     assert!(text.contains("Ämne: Uppgift: Tar IT-avdelningen driftansvaret? – PROD 2026/0001"), "{text}");
     assert!(text.contains("[åtgärder: "), "{text}");
+    // Staff read names, not ids: the department and the requester as the directory names them.
+    assert!(text.contains("- Mottagande förvaltning: Socialförvaltningen"), "{text}");
+    assert!(text.contains("- Beställare (systemägarrepresentant eller projektledare): Tomas Lindberg"), "{text}");
+    // The completion email of an automatic state names who made the decision that led there.
+    assert!(!text.contains("av ."), "an empty decision maker: {text}");
     let svg = std::fs::read_to_string(graphs.join("produktionssattning.svg")).unwrap();
     roxmltree::Document::parse(&svg).expect("well-formed SVG");
     assert!(!svg.contains("stroke-dasharray"), "full coverage marks nothing as missed");

@@ -806,7 +806,6 @@ impl<'a> Run<'a> {
     }
 }
 
-/// The task definition behind a task: the state's own, or its branch's.
 /// A form field that shares its id with case data starts from the case's value, as the page
 /// shows it filled in: leaving it out keeps the value rather than resetting it to the field's
 /// default (a correction of one fact must not wipe the others).
@@ -820,6 +819,7 @@ fn with_case_values(form: &Map<String, Value>, fields: &[&m::Field], data: &Map<
     merged
 }
 
+/// The task definition behind a task: the state's own, or its branch's.
 pub fn task_def<'a>(state: &'a State, branch: Option<&str>) -> Option<&'a m::Task> {
     match (&state.kind, branch) {
         (StateKind::Task(task), None) => Some(task),

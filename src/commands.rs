@@ -163,9 +163,8 @@ async fn print_case(engine: &Engine, case: &Case) -> Result<(), String> {
 }
 
 /// A moment as people in Sweden read it: `2026-12-14 12:09`.
-fn local(t: jiff::Timestamp) -> String {
-    let zone = jiff::tz::TimeZone::get("Europe/Stockholm").unwrap_or(jiff::tz::TimeZone::UTC);
-    t.to_zoned(zone).strftime("%Y-%m-%d %H:%M").to_string()
+pub fn local(t: jiff::Timestamp) -> String {
+    t.to_zoned(beslut_engine::calendar::stockholm()).strftime("%Y-%m-%d %H:%M").to_string()
 }
 
 fn compact(detail: &Value) -> String {

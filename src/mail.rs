@@ -529,7 +529,7 @@ pub fn group_thousands(amount: f64) -> String {
 
 /// `fredag 4 december 2026 kl. 15.00` (or `Friday 4 December 2026 at 15:00`), Stockholm time.
 pub fn swedish_time(at: jiff::Timestamp, lang: Lang) -> String {
-    let zone = jiff::tz::TimeZone::get("Europe/Stockholm").unwrap_or(jiff::tz::TimeZone::UTC);
+    let zone = beslut_engine::calendar::stockholm();
     let t = at.to_zoned(zone);
     let weekday = t.weekday().to_monday_zero_offset() as usize;
     let month = t.month() as usize - 1;

@@ -233,7 +233,8 @@ fn in_stockholm(wall_clock: DateTime) -> Zoned {
     wall_clock.to_zoned(stockholm()).expect("date within jiff's range, -9999 to 9999")
 }
 
-fn stockholm() -> TimeZone {
+/// The clock of the people handling cases (jiff bundles the database, so it is always there).
+pub fn stockholm() -> TimeZone {
     TimeZone::get(TIME_ZONE).expect("the time zone database contains Europe/Stockholm")
 }
 

@@ -220,7 +220,7 @@ impl Engine {
         let def = &*def;
         let now = self.now();
         cases::save_version(tx, workflow, &file.hash, &file.source, millis(now)).await?;
-        let year = now.to_zoned(jiff::tz::TimeZone::get("Europe/Stockholm").unwrap_or(jiff::tz::TimeZone::UTC)).year();
+        let year = now.to_zoned(crate::calendar::stockholm()).year();
         let seq = cases::next_number(tx, &def.series, i64::from(year)).await?;
         let number = format!("{} {year}/{seq:04}", def.series);
         let id = new.id.unwrap_or_else(|| format!("{}-{year}-{seq:04}", def.series.to_lowercase()));

@@ -211,7 +211,7 @@ fn moment(text: &str, name: &str) -> Result<i64, Problem> {
     let date: jiff::civil::Date = text.parse().map_err(|_| {
         Problem::bad_request("invalid-query", format!("`{name}` must be a date (2026-11-23) or an RFC 3339 moment"))
     })?;
-    let zoned = date.to_zoned(jiff::tz::TimeZone::get("Europe/Stockholm").unwrap_or(jiff::tz::TimeZone::UTC));
+    let zoned = date.to_zoned(beslut_engine::calendar::stockholm());
     zoned.map(|z| store::millis(z.timestamp())).map_err(|e| Problem::bad_request("invalid-query", e.to_string()))
 }
 

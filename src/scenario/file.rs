@@ -118,7 +118,7 @@ impl Action {
             Action::Delegate { to, by, .. } => format!("delegate to {to} by {by}"),
             Action::Withdraw { by, .. } => format!("withdraw by {by}"),
             Action::Advance(d) => format!("advance {d}"),
-            Action::AdvanceTo(t) => format!("advance to {}", local(*t)),
+            Action::AdvanceTo(t) => format!("advance to {}", crate::commands::local(*t)),
             Action::Signal { name, .. } => format!("signal {name}"),
             Action::Answer { ok, .. } => format!("answer {}", if *ok { "ok" } else { "failed" }),
             Action::Expect(_) => "expect".into(),
@@ -184,11 +184,6 @@ pub struct EmailExpectation {
     pub actions: Option<Vec<String>>,
 }
 
-/// Formats a moment as Swedish local time, the way scenarios write it.
-pub fn local(at: Timestamp) -> String {
-    at.to_zoned(beslut_engine::runtime::assign::stockholm()).strftime("%Y-%m-%d %H:%M").to_string()
-}
-
 /// Parses `YYYY-MM-DD HH:MM` (or a date, meaning midnight) in Swedish time, or an RFC 3339
 /// moment.
 pub fn parse_time(text: &str) -> Option<Timestamp> {
@@ -200,7 +195,7 @@ pub fn parse_time(text: &str) -> Option<Timestamp> {
         .parse::<jiff::civil::DateTime>()
         .ok()
         .or_else(|| text.parse::<jiff::civil::Date>().ok().map(|d| d.to_datetime(jiff::civil::Time::midnight())))?;
-    civil.to_zoned(beslut_engine::runtime::assign::stockholm()).ok().map(|z| z.timestamp())
+    civil.to_zoned(beslut_engine::calendar::stockholm()).ok().map(|z| z.timestamp())
 }
 
 /// Reads one scenario file. The workflow folder (`project`) is needed to check the names the
@@ -608,14 +603,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn current(&self) -> Option<&'a Definition> {
-        self.def
-    }
-
     /// An action id that some task of the workflow has.
     fn action_id(&mut self, node: &Node) -> Option<String> {
         let id = reader::string(self.r, node, &Msg::new("åtgärden", "the action"))?;
-        let def = self.current()?;
+        let def = self.def?;
         let all: Vec<&str> =
             def.states.iter().flat_map(|s| s.tasks()).flat_map(|t| t.actions.iter().map(|a| a.id.as_str())).collect();
         if all.contains(&id.as_str()) {
@@ -633,7 +624,7 @@ impl<'a> Reader<'a> {
     /// `state` or `state.branch` of a state that has tasks.
     fn task_key(&mut self, node: &Node) -> Option<String> {
         let key = reader::string(self.r, node, &Msg::new("uppgiften", "the task"))?;
-        let def = self.current()?;
+        let def = self.def?;
         let keys = task_keys(def);
         if keys.contains(&key) {
             return Some(key);
@@ -658,7 +649,7 @@ impl<'a> Reader<'a> {
 
     fn state_id(&mut self, node: &Node) -> Option<String> {
         let id = reader::string(self.r, node, &Msg::new("tillståndet", "the state"))?;
-        let def = self.current()?;
+        let def = self.def?;
         if def.state(&id).is_some() {
             return Some(id);
         }
@@ -836,7 +827,7 @@ impl<'a> Reader<'a> {
 
     fn ledgers(&mut self, node: &Node, out: &mut Vec<Expectation>) {
         let what = Msg::new("`ledger`", "`ledger`");
-        let Some(def) = self.current() else { return };
+        let Some(def) = self.def else { return };
         for item in reader::list(self.r, node, &what).unwrap_or(&[]) {
             let Some(o) = reader::obj(self.r, item, &what) else { continue };
             o.check_keys(self.r, &["ledger", "key", "reserved", "left"], None);

@@ -241,31 +241,15 @@ fn ratio(x: (usize, usize)) -> String {
 
 /// `workflow/file.yaml` for the report lines.
 fn short_name(path: &Path) -> String {
-    let parts: Vec<String> = path
-        .iter()
-        .rev()
-        .take(2)
-        .map(|p| p.to_string_lossy().to_string())
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    parts.join("/")
+    let file = path.file_name().unwrap_or_default().to_string_lossy();
+    match path.parent().and_then(Path::file_name) {
+        Some(folder) => format!("{}/{file}", folder.to_string_lossy()),
+        None => file.to_string(),
+    }
 }
 
+/// Escaped for XML, without the control characters XML 1.0 cannot hold.
 fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' | '\t' => out.push(c),
-            c if (c as u32) < 0x20 => {}
-            c => out.push(c),
-        }
-    }
-    out
+    let allowed: String = text.chars().filter(|c| !c.is_control() || matches!(c, '\n' | '\t')).collect();
+    crate::web::esc(&allowed)
 }

@@ -2,7 +2,8 @@
 //! production, a fake clock, and the emails rendered as staff would get them.
 
 use super::coverage::Trace;
-use super::file::{Action, Check, EmailExpectation, Expectation, Holder, Scenario, Step, local};
+use super::file::{Action, Check, EmailExpectation, Expectation, Holder, Scenario, Step};
+use crate::commands::local;
 use crate::mail::{Compose, task_actions};
 use beslut_engine::definition::model::Definition;
 use beslut_engine::diagnostic::Lang;
@@ -87,7 +88,7 @@ pub fn run(
         renderer,
         lang,
         cases: Vec::new(),
-        seen_mails: 0,
+        rendered: Vec::new(),
         window: (0, 0),
         trace: Trace::default(),
         audited: 0,
@@ -95,10 +96,9 @@ pub fn run(
     };
     let mut failure = None;
     for (index, step) in scenario.steps.iter().enumerate() {
-        let before_mails = runner.sim.mails.len();
         let problems = runner.step(step);
         runner.trace_audit();
-        let emails = runner.render_new(before_mails);
+        let emails = runner.render_new();
         runner.logs.push(StepLog { pos: step.pos, what: step.action.describe(), emails });
         if !problems.is_empty() {
             let case = runner.where_case(step);
@@ -141,8 +141,8 @@ struct Runner<'a> {
     lang: Lang,
     /// Scenario names of cases and their ids, in the order started.
     cases: Vec<(String, String)>,
-    /// How many of the simulator's emails have been rendered.
-    seen_mails: usize,
+    /// The simulator's emails, each rendered once, at the end of the step that sent it.
+    rendered: Vec<Option<Rendered>>,
     /// Indexes into the simulator's emails and events where the current `expect` window starts.
     window: (usize, usize),
     trace: Trace,
@@ -170,7 +170,8 @@ impl<'a> Runner<'a> {
             self.window = (self.sim.mails.len(), self.sim.events.len());
             return problems;
         }
-        let before = self.snapshot();
+        // Only a step expected to be refused must prove it changed nothing.
+        let before = step.refused.as_ref().map(|_| self.snapshot());
         let result = self.act(step);
         match (&step.refused, result) {
             (None, Ok(())) => Vec::new(),
@@ -186,7 +187,7 @@ impl<'a> Runner<'a> {
             (Some(code), Err(e)) if e.code() != code.name => {
                 vec![Problem { pos: code.pos, expected: format!("refused: {}", code.name), actual: self.refusal(&e) }]
             }
-            (Some(code), Err(_)) if self.snapshot() != before => vec![Problem {
+            (Some(code), Err(_)) if Some(self.snapshot()) != before => vec![Problem {
                 pos: code.pos,
                 expected: self.t("ett vägrat steg ändrar ingenting", "the refused step changes nothing").into(),
                 actual: self
@@ -298,10 +299,12 @@ impl<'a> Runner<'a> {
         self.audited = self.sim.audit.len();
     }
 
-    fn render_new(&mut self, from: usize) -> Vec<Rendered> {
-        let mails: Vec<Mail> = self.sim.mails[from.max(self.seen_mails)..].to_vec();
-        self.seen_mails = self.sim.mails.len();
-        mails.iter().filter_map(|m| self.render(m)).collect()
+    /// Renders the emails the last step sent, and returns them.
+    fn render_new(&mut self) -> Vec<Rendered> {
+        let from = self.rendered.len();
+        let new: Vec<Option<Rendered>> = self.sim.mails[from..].iter().map(|m| self.render(m)).collect();
+        self.rendered.extend(new);
+        self.rendered[from..].iter().flatten().cloned().collect()
     }
 
     fn render(&self, mail: &Mail) -> Option<Rendered> {
@@ -348,8 +351,8 @@ impl<'a> Runner<'a> {
     }
 
     /// The emails of the current window, about `case`, rendered.
-    fn window_mails(&self, case: &str) -> Vec<Rendered> {
-        self.sim.mails[self.window.0..].iter().filter(|m| m.case == case).filter_map(|m| self.render(m)).collect()
+    fn window_mails(&self, case: &str) -> Vec<&Rendered> {
+        self.rendered[self.window.0..].iter().flatten().filter(|m| m.case == case).collect()
     }
 
     fn window_events(&self, case: &str) -> Vec<&(String, Value)> {
@@ -407,7 +410,7 @@ impl<'a> Runner<'a> {
             }
             Check::Email(expected) => self.check_email(case_id, expected, e.pos),
             Check::NoEmailTo(who) => {
-                let sent: Vec<Rendered> =
+                let sent: Vec<&Rendered> =
                     self.window_mails(case_id).into_iter().filter(|m| is_party(&m.to, who)).collect();
                 (!sent.is_empty()).then(|| Problem {
                     pos: e.pos,
@@ -454,7 +457,7 @@ impl<'a> Runner<'a> {
                     .as_ref()
                     .is_none_or(|a| *a == m.actions.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>())
         };
-        if sent.iter().any(fits) {
+        if sent.iter().any(|m| fits(m)) {
             return None;
         }
         let mut want = format!("{} {}", self.t("e-post till", "an email to"), expected.to);

@@ -847,7 +847,7 @@ fn year_of(number: &str) -> i64 {
 /// Midnight at the start of a date, Stockholm time.
 fn date_start(text: &str) -> Option<Timestamp> {
     let date = jiff::civil::Date::strptime("%Y-%m-%d", text).ok()?;
-    date.to_zoned(jiff::tz::TimeZone::get("Europe/Stockholm").ok()?).ok().map(|z| z.timestamp())
+    date.to_zoned(crate::calendar::stockholm()).ok().map(|z| z.timestamp())
 }
 
 /// Renders `{{data.x}}` and `{{case.number}}` in a short inline template (a call's URL).

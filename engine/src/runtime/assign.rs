@@ -1,13 +1,11 @@
 //! Who gets a task, and when it is due.
 
 use super::{Assignment, Case, Error, Party, Via, World};
-use crate::calendar;
+use crate::calendar::{self, stockholm};
 use crate::definition::model::Assignee;
 use crate::directory::Person;
 use crate::duration::{Duration, Unit};
 use jiff::{Timestamp, ToSpan, Zoned};
-
-const TIME_ZONE: &str = "Europe/Stockholm";
 
 pub fn party(person: &Person) -> Party {
     Party {
@@ -76,11 +74,6 @@ pub fn resolve(
         return Err(Error::NoAssignee { role: "?".into(), scope: None });
     }
     Ok(out)
-}
-
-/// The clock of the people handling cases.
-pub fn stockholm() -> jiff::tz::TimeZone {
-    jiff::tz::TimeZone::get(TIME_ZONE).unwrap_or(jiff::tz::TimeZone::UTC)
 }
 
 /// The moment `duration` after `from`, on the Stockholm wall clock (working days skip weekends

@@ -223,6 +223,10 @@ fn emails_text(r: &Ran) -> String {
         let _ = writeln!(out, "\nSteg {} (rad {}): {}", i + 1, step.pos.line, step.what);
         for m in &step.emails {
             let _ = writeln!(out, "\n--- {} <{}> ({})", m.to.name, m.to.email, kind_word(m.kind));
+            if let Some(error) = &m.error {
+                let _ = writeln!(out, "KAN INTE SKAPAS: {error}");
+                continue;
+            }
             let _ = writeln!(out, "Ämne: {}\n", m.subject);
             out.push_str(m.text.trim_end());
             out.push('\n');

@@ -30,6 +30,8 @@ pub struct Rendered {
     pub text: String,
     /// The decision links, as (action id, label); handing over is left out.
     pub actions: Vec<(String, String)>,
+    /// Why the email could not be rendered: in production it would never be sent.
+    pub error: Option<String>,
 }
 
 /// What one step did, for `--emails`.
@@ -96,9 +98,10 @@ pub fn run(
     };
     let mut failure = None;
     for (index, step) in scenario.steps.iter().enumerate() {
-        let problems = runner.step(step);
+        let mut problems = runner.step(step);
         runner.trace_audit();
         let emails = runner.render_new();
+        problems.extend(emails.iter().filter_map(|m| runner.unrenderable(m, step.pos)));
         runner.logs.push(StepLog { pos: step.pos, what: step.action.describe(), emails });
         if !problems.is_empty() {
             let case = runner.where_case(step);
@@ -336,9 +339,9 @@ impl<'a> Runner<'a> {
             sender_name: "Beslut",
         };
         let context = compose.context(task, &mail.to, links, mail.kind);
-        let (subject, text) = match self.renderer.render(&mail.template, &context) {
-            Ok(email) => (email.subject, email.text),
-            Err(e) => (format!("(could not render {}: {e})", mail.template), String::new()),
+        let (subject, text, error) = match self.renderer.render(&mail.template, &context) {
+            Ok(email) => (email.subject, email.text, None),
+            Err(e) => (String::new(), String::new(), Some(format!("{}: {e}", mail.template))),
         };
         Some(Rendered {
             case: mail.case.clone(),
@@ -347,6 +350,7 @@ impl<'a> Runner<'a> {
             subject,
             text,
             actions: actions.into_iter().map(|(id, label, _)| (id, label)).collect(),
+            error,
         })
     }
 
@@ -524,6 +528,17 @@ impl<'a> Runner<'a> {
             self.t("öppna uppgifter", "open tasks"),
             tasks_text(&open_tasks(case))
         )
+    }
+
+    /// An email of the step that could not be rendered, as a failure of the step.
+    fn unrenderable(&self, mail: &Rendered, pos: Pos) -> Option<Problem> {
+        let error = mail.error.as_ref()?;
+        let to = mail.to.person.as_deref().unwrap_or(&mail.to.email);
+        Some(Problem {
+            pos,
+            expected: format!("{} {to}", self.t("e-post som går att skapa till", "an email that can be rendered to")),
+            actual: error.clone(),
+        })
     }
 
     fn t(&self, sv: &'static str, en: &'static str) -> &'static str {

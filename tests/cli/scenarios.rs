@@ -227,3 +227,25 @@ fn emails_and_coverage_graphs_are_written_for_reading() {
     let svg = std::fs::read_to_string(graphs.join("produktionssattning.svg")).unwrap();
     assert!(svg.contains("data-state=\"genomford\" stroke-dasharray"), "the unreached end is marked");
 }
+
+/// An email that cannot be rendered would fail in production, so it fails the scenario even
+/// when no expectation looks at it. (`beslut check` cannot know that an email sent from an
+/// automatic state has no task.)
+#[test]
+fn an_email_that_cannot_be_rendered_fails_the_step_that_sends_it() {
+    // The guide's example reaches the grant but expects nothing of its emails.
+    let guide = std::fs::read_to_string(root().join("workflows/tests/README.md")).unwrap();
+    let start = guide.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let example = &guide[start..start + guide[start..].find("```").unwrap()];
+    assert!(!example.contains("Insatsen har beviljats"));
+    let (_dir, copy) = workflows_copy(&[]);
+    std::fs::create_dir_all(copy.join("tests/andring-av-it")).unwrap();
+    std::fs::write(copy.join("tests/andring-av-it/guide.yaml"), example).unwrap();
+    let template = copy.join("templates/andring-beviljad/text.sv.hbs");
+    let source = std::fs::read_to_string(&template).unwrap();
+    std::fs::write(&template, format!("{source}\nUppgift: {{{{task.label}}}}\n")).unwrap();
+    let output = run(&[], &copy);
+    let report = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{report}{}", stderr(&output));
+    assert!(report.contains("andring-beviljad"), "the report names the template: {report}");
+}

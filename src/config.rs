@@ -47,6 +47,8 @@ pub struct File {
     #[serde(default)]
     pub smtp: Option<Smtp>,
     #[serde(default)]
+    pub web: Web,
+    #[serde(default)]
     pub sources: BTreeMap<String, Source>,
     #[serde(default)]
     pub subscriptions: BTreeMap<String, Subscription>,
@@ -60,6 +62,18 @@ pub struct Smtp {
     pub security: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+}
+
+/// The signed-in pages.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Web {
+    /// Email domains that may sign in; empty: the domains of the people in directory.yaml.
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+    /// Roles whose holders see every case.
+    #[serde(default)]
+    pub viewer_roles: Vec<String>,
 }
 
 /// A system that sends webhooks to Beslut.
@@ -97,6 +111,7 @@ pub struct Config {
     pub mail_from: Option<String>,
     pub link_secret: Option<String>,
     pub smtp: Option<Smtp>,
+    pub web: Web,
     pub sources: BTreeMap<String, Source>,
     pub subscriptions: BTreeMap<String, Subscription>,
 }
@@ -149,6 +164,7 @@ impl Config {
             mail_from: env("BESLUT_MAIL_FROM").or(file.mail_from),
             link_secret: env("BESLUT_LINK_SECRET").or(file.link_secret),
             smtp,
+            web: file.web,
             sources: file.sources,
             subscriptions: file.subscriptions,
             listen,

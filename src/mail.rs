@@ -473,7 +473,7 @@ impl Compose<'_> {
     }
 
     /// A value as staff read it: people, förvaltningar and portfolios by name, not by id.
-    fn format(&self, field: &beslut_engine::definition::model::Field, value: &Value, lang: Lang) -> String {
+    pub fn format(&self, field: &beslut_engine::definition::model::Field, value: &Value, lang: Lang) -> String {
         use beslut_engine::definition::model::ValuesFrom;
         let Value::String(id) = value else { return format_value(field, value, lang) };
         let named = match (field.kind, field.values_from) {

@@ -208,6 +208,10 @@ pub async fn run(engine: Arc<Engine>, config: &Config) -> Result<(), String> {
         limiter: Default::default(),
         sources: Arc::new(sources),
         workflows_dir: config.workflows.clone(),
+        web: Arc::new(web::WebConfig {
+            allowed_domains: config.web.allowed_domains.clone(),
+            viewer_roles: config.web.viewer_roles.clone(),
+        }),
     };
     tracing::info!(listen = %listen, public_url = %config.public_url, "beslut: lyssnar / listening");
     eprintln!("beslut: lyssnar på http://{listen} (publik adress {})", config.public_url);

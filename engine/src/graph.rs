@@ -24,6 +24,9 @@ const MAX_EDGE_LABEL: usize = 30;
 const CURRENT_FILL: &str = "#f5a623";
 const VISITED_FILL: &str = "#dcecfb";
 const UNCOVERED_LINE: &str = "#d0021b";
+const TAKEN_LINE: &str = "#1d4ed8";
+/// From little to much time spent; black text stays readable on every one.
+const HEAT: [&str; 5] = ["#fff7bc", "#fee391", "#fec44f", "#fe9929", "#ec7014"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -51,6 +54,12 @@ pub struct Highlight {
     pub visited: Vec<String>,
     pub uncovered_states: Vec<String>,
     pub uncovered_edges: Vec<(String, String)>,
+    /// Arrows a case went along, as (from state, to state): drawn thick and blue.
+    pub taken: Vec<(String, String)>,
+    /// An extra line under a state's label, such as the time spent there.
+    pub notes: HashMap<String, String>,
+    /// 0.0–1.0 per state: filled from pale yellow to orange (where cases get stuck).
+    pub heat: HashMap<String, f64>,
 }
 
 /// Draws `def` in `format`, with labels in `lang`.
@@ -82,6 +91,8 @@ enum Fill {
     Plain,
     Visited,
     Current,
+    /// An index into `HEAT`.
+    Heat(usize),
 }
 
 struct Node {
@@ -97,6 +108,7 @@ struct Edge {
     to: String,
     label: String,
     uncovered: bool,
+    taken: bool,
 }
 
 struct Graph {
@@ -120,9 +132,14 @@ impl Graph {
 }
 
 fn node(state: &State, lang: Lang, highlight: &Highlight) -> Node {
-    let (shape, lines) = shape_and_lines(state, lang);
+    let (shape, mut lines) = shape_and_lines(state, lang);
+    if let Some(note) = highlight.notes.get(&state.id) {
+        lines.push(one_line(note));
+    }
     let fill = if highlight.current.contains(&state.id) {
         Fill::Current
+    } else if let Some(heat) = highlight.heat.get(&state.id) {
+        Fill::Heat(((heat.clamp(0.0, 1.0) * (HEAT.len() - 1) as f64).round()) as usize)
     } else if highlight.visited.contains(&state.id) {
         Fill::Visited
     } else {
@@ -198,6 +215,7 @@ fn edges(state: &State, lang: Lang, highlight: &Highlight) -> Vec<Edge> {
             to: e.to.name.clone(),
             label: shorten(&edge_label(state, &e.label, lang)),
             uncovered: highlight.uncovered_edges.iter().any(|(f, via)| *f == state.id && *via == e.via),
+            taken: highlight.taken.iter().any(|(f, t)| *f == state.id && *t == e.to.name),
         })
         .collect()
 }
@@ -251,6 +269,7 @@ fn fill_colour(fill: Fill) -> Option<&'static str> {
         Fill::Plain => None,
         Fill::Visited => Some(VISITED_FILL),
         Fill::Current => Some(CURRENT_FILL),
+        Fill::Heat(level) => HEAT.get(level).copied(),
     }
 }
 
@@ -312,6 +331,9 @@ fn dot_edge_attrs(edge: &Edge) -> String {
     let mut attrs = vec![format!("label=\"{}\"", dot_escape(&edge.label))];
     if edge.uncovered {
         attrs.push(format!("style=dashed, color=\"{UNCOVERED_LINE}\""));
+    }
+    if edge.taken {
+        attrs.push(format!("penwidth=3, color=\"{TAKEN_LINE}\""));
     }
     attrs.join(", ")
 }
@@ -380,10 +402,11 @@ fn mermaid_classes(graph: &Graph) -> String {
     if graph.start.is_some() {
         out.push_str(&format!("  classDef startnode fill:#000,stroke:#000\n  class {START} startnode\n"));
     }
-    for (name, fill) in [("current", Fill::Current), ("visited", Fill::Visited)] {
+    let heat = (0..HEAT.len()).map(|level| (format!("heat{level}"), Fill::Heat(level)));
+    for (name, fill) in [("current".to_string(), Fill::Current), ("visited".to_string(), Fill::Visited)].into_iter().chain(heat) {
         let ids: Vec<String> = graph.nodes.iter().filter(|n| n.fill == fill).map(|n| mermaid_id(&n.id)).collect();
         let style = format!("fill:{}", fill_colour(fill).unwrap_or_default());
-        out.push_str(&mermaid_class(name, &style, &ids));
+        out.push_str(&mermaid_class(&name, &style, &ids));
     }
     let uncovered: Vec<String> = graph.nodes.iter().filter(|n| n.uncovered).map(|n| mermaid_id(&n.id)).collect();
     let style = format!("stroke:{UNCOVERED_LINE},stroke-dasharray:5 5");
@@ -431,11 +454,11 @@ fn svg(graph: &Graph) -> String {
     // The start marker is drawn even without a start state: layout-rs cannot lay out an empty graph.
     let start = visual.add_node(svg_start());
     if let Some(to) = graph.start.as_deref().and_then(|s| handles.get(s)) {
-        visual.add_edge(svg_arrow("", false), start, *to);
+        visual.add_edge(svg_arrow("", false, false), start, *to);
     }
     for edge in &graph.edges {
         if let (Some(from), Some(to)) = (handles.get(edge.from.as_str()), handles.get(edge.to.as_str())) {
-            visual.add_edge(svg_arrow(&edge.label, edge.uncovered), *from, *to);
+            visual.add_edge(svg_arrow(&edge.label, edge.uncovered, edge.taken), *from, *to);
         }
     }
     let mut canvas = Canvas::new();
@@ -483,10 +506,14 @@ fn svg_start() -> Element {
     Element::create(ShapeKind::new_circle(""), look, Orientation::TopToBottom, Point::new(16.0, 16.0))
 }
 
-fn svg_arrow(label: &str, uncovered: bool) -> Arrow {
-    let colour = if uncovered { Color::fast(UNCOVERED_LINE) } else { Color::fast("black") };
+fn svg_arrow(label: &str, uncovered: bool, taken: bool) -> Arrow {
+    let colour = match (uncovered, taken) {
+        (true, _) => Color::fast(UNCOVERED_LINE),
+        (false, true) => Color::fast(TAKEN_LINE),
+        (false, false) => Color::fast("black"),
+    };
     let style = if uncovered { LineStyleKind::Dashed } else { LineStyleKind::Normal };
-    let look = StyleAttr::new(colour, 1, None, 0, EDGE_FONT_SIZE);
+    let look = StyleAttr::new(colour, if taken { 3 } else { 1 }, None, 0, EDGE_FONT_SIZE);
     Arrow::new(LineEndKind::None, LineEndKind::Arrow, style, label, &look, &None, &None)
 }
 

@@ -215,7 +215,7 @@ fn moment(text: &str, name: &str) -> Result<i64, Problem> {
     zoned.map(|z| store::millis(z.timestamp())).map_err(|e| Problem::bad_request("invalid-query", e.to_string()))
 }
 
-fn decode_cursor(text: &str) -> Result<(i64, String), Problem> {
+pub fn decode_cursor(text: &str) -> Result<(i64, String), Problem> {
     use base64::Engine as _;
     let bad = || Problem::bad_request("invalid-cursor", "the cursor is not one this server gave out");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
@@ -224,7 +224,7 @@ fn decode_cursor(text: &str) -> Result<(i64, String), Problem> {
     Ok((at.parse().map_err(|_| bad())?, id.to_string()))
 }
 
-fn encode_cursor(at: i64, id: &str) -> String {
+pub fn encode_cursor(at: i64, id: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{at}:{id}"))
 }
@@ -255,6 +255,7 @@ pub async fn list(
         text: q.q.filter(|t| !t.trim().is_empty()),
         after: q.cursor.as_deref().map(decode_cursor).transpose()?,
         limit: limit + 1,
+        ..Default::default()
     };
     let mut rows = cases::search(&state.engine.store.pool, &filter).await.map_err(Problem::internal)?;
     let more = rows.len() as i64 > limit;

@@ -142,6 +142,7 @@ impl Coverage {
             visited: def.states.iter().map(|s| s.id.clone()).filter(|s| !self.missed_states.contains(s)).collect(),
             uncovered_states: self.missed_states.clone(),
             uncovered_edges: self.missed_edges.iter().map(|(f, v, _, _)| (f.clone(), v.clone())).collect(),
+            ..Highlight::default()
         }
     }
 }

@@ -244,8 +244,13 @@ fn action(found: &Found) -> Option<&Action> {
 
 /// The form fields the action asks for.
 fn fields<'a>(found: &'a Found, action: &Action) -> Vec<&'a Field> {
-    let Some(state) = found.def.state(&found.task.state) else { return Vec::new() };
-    let Some(task_def) = runtime::apply::task_def(state, found.task.branch.as_deref()) else { return Vec::new() };
+    action_fields(&found.def, &found.task, action)
+}
+
+/// The fields of `task`'s form that `action` asks for (all of them unless it names some).
+pub fn action_fields<'a>(def: &'a Definition, task: &Task, action: &Action) -> Vec<&'a Field> {
+    let Some(state) = def.state(&task.state) else { return Vec::new() };
+    let Some(task_def) = runtime::apply::task_def(state, task.branch.as_deref()) else { return Vec::new() };
     task_def
         .form
         .iter()
@@ -354,9 +359,13 @@ fn confirmation(
 }
 
 /// One form field, labelled, with its error next to it and its value kept.
-fn input(state: &AppState, field: &Field, value: Option<&Value>, lang: Lang, error: Option<String>) -> String {
+pub fn input(state: &AppState, field: &Field, value: Option<&Value>, lang: Lang, error: Option<String>) -> String {
     let id = format!("f_{}", field.id);
-    let label = esc(field.label.get(lang));
+    let label = if field.required {
+        format!("{} {}", esc(field.label.get(lang)), tr(lang, "(krävs)", "(required)"))
+    } else {
+        esc(field.label.get(lang))
+    };
     let required = if field.required { " required" } else { "" };
     let text = value.map(|v| match v {
         Value::String(s) => s.clone(),
@@ -542,8 +551,14 @@ async fn decide(
 
 /// The posted form fields of the action, as the engine takes them.
 fn form_values(found: &Found, action: &Action, form: &HashMap<String, String>) -> Map<String, Value> {
+    posted_values(&fields(found, action), form)
+}
+
+/// The values of `fields` in a posted form (inputs named `f_<field>`), as the engine takes
+/// them: text as typed, lists one item per line. Empty inputs are left out.
+pub fn posted_values(fields: &[&Field], form: &HashMap<String, String>) -> Map<String, Value> {
     let mut values = Map::new();
-    for field in fields(found, action) {
+    for field in fields {
         let Some(raw) = form.get(&format!("f_{}", field.id)).map(|v| v.trim()).filter(|v| !v.is_empty()) else {
             continue;
         };

@@ -68,6 +68,7 @@ pub fn state(
         limiter: Default::default(),
         sources: Arc::new(sources),
         workflows_dir: crate::root().join("workflows"),
+        web: Arc::new(beslut::web::WebConfig { allowed_domains: Vec::new(), viewer_roles: vec!["it-chef".into()] }),
     }
 }
 

@@ -62,11 +62,16 @@ fn starter(case: &Case) -> String {
     case.started_by.person.clone().unwrap_or_else(|| case.started_by.email.clone())
 }
 
+/// The case's `forvaltning` field, copied to a column for the case list's filter.
+fn forvaltning(case: &Case) -> Option<&str> {
+    case.data.get("forvaltning").and_then(|v| v.as_str())
+}
+
 pub async fn insert(tx: &mut Tx, case: &Case, title: &str) -> Result<(), StoreError> {
     let (status, outcome) = status_columns(case);
     sqlx::query(
-        "INSERT INTO cases (id, number, workflow, definition_hash, state, status, outcome, started_by, title, started_at, updated_at, version, wait_key, body) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        "INSERT INTO cases (id, number, workflow, definition_hash, state, status, outcome, started_by, title, started_at, updated_at, version, wait_key, body, forvaltning) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&case.id)
     .bind(&case.number)
@@ -82,8 +87,10 @@ pub async fn insert(tx: &mut Tx, case: &Case, title: &str) -> Result<(), StoreEr
     .bind(case.version)
     .bind(waiting_key(case))
     .bind(to_json(case))
+    .bind(forvaltning(case))
     .execute(&mut **tx)
     .await?;
+    involve(tx, &case.id, &starter(case).to_lowercase()).await?;
     refresh_assignments(tx, case).await
 }
 
@@ -91,8 +98,8 @@ pub async fn insert(tx: &mut Tx, case: &Case, title: &str) -> Result<(), StoreEr
 pub async fn update(tx: &mut Tx, case: &Case, expected_version: i64) -> Result<(), StoreError> {
     let (status, outcome) = status_columns(case);
     let done = sqlx::query(
-        "UPDATE cases SET state = $1, status = $2, outcome = $3, updated_at = $4, version = $5, wait_key = $6, body = $7 \
-         WHERE id = $8 AND version = $9",
+        "UPDATE cases SET state = $1, status = $2, outcome = $3, updated_at = $4, version = $5, wait_key = $6, body = $7, \
+         forvaltning = $10 WHERE id = $8 AND version = $9",
     )
     .bind(&case.state)
     .bind(status)
@@ -103,6 +110,7 @@ pub async fn update(tx: &mut Tx, case: &Case, expected_version: i64) -> Result<(
     .bind(to_json(case))
     .bind(&case.id)
     .bind(expected_version)
+    .bind(forvaltning(case))
     .execute(&mut **tx)
     .await?;
     if done.rows_affected() != 1 {
@@ -123,8 +131,20 @@ async fn refresh_assignments(tx: &mut Tx, case: &Case) -> Result<(), StoreError>
                 .bind(task.deadline.map(millis))
                 .execute(&mut **tx)
                 .await?;
+            let who = a.party.person.clone().unwrap_or_else(|| a.party.email.to_lowercase());
+            involve(tx, &case.id, &who).await?;
         }
     }
+    Ok(())
+}
+
+/// Records that `who` (a person id or an address) takes part in the case.
+async fn involve(tx: &mut Tx, case_id: &str, who: &str) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO case_people (case_id, who) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(case_id)
+        .bind(who)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -204,6 +224,11 @@ pub struct Filter {
     pub status: Option<String>,
     /// A person id or address: cases they started or hold an open task in.
     pub person: Option<String>,
+    /// Cases this person (id or address) started or was ever given a task in: what a person
+    /// without a viewing role may see.
+    pub involving: Option<String>,
+    /// The förvaltning id of the case's `forvaltning` field.
+    pub forvaltning: Option<String>,
     /// Started at or after (ms).
     pub from: Option<i64>,
     /// Started before (ms).
@@ -238,6 +263,8 @@ pub async fn search(pool: &sqlx::AnyPool, f: &Filter) -> Result<Vec<Listed>, Sto
          AND (CAST($5 AS BIGINT) IS NULL OR started_at >= $5) AND (CAST($6 AS BIGINT) IS NULL OR started_at < $6) \
          AND (CAST($7 AS TEXT) IS NULL OR LOWER(title) LIKE $7 OR LOWER(number) LIKE $7) \
          AND (CAST($8 AS BIGINT) IS NULL OR started_at < $8 OR (started_at = $8 AND id < $9)) \
+         AND (CAST($11 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM case_people p WHERE p.case_id = c.id AND p.who = $11)) \
+         AND (CAST($12 AS TEXT) IS NULL OR forvaltning = $12) \
          ORDER BY started_at DESC, id DESC LIMIT $10",
     )
     .bind(f.workflow.as_deref())
@@ -250,6 +277,8 @@ pub async fn search(pool: &sqlx::AnyPool, f: &Filter) -> Result<Vec<Listed>, Sto
     .bind(after_at)
     .bind(after_id.as_deref().unwrap_or(""))
     .bind(f.limit)
+    .bind(f.involving.as_ref().map(|p| p.to_lowercase()))
+    .bind(f.forvaltning.as_deref())
     .fetch_all(pool)
     .await?;
     Ok(rows.iter().map(|r| Listed { summary: summary_row(r), started_by: r.get(8), started_at: r.get(9) }).collect())

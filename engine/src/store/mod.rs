@@ -18,6 +18,7 @@ pub mod effects;
 pub mod hooks;
 pub mod mail;
 pub mod tokens;
+pub mod web;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};

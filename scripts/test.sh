@@ -33,9 +33,21 @@ ensure_chromium() {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 }
 
+# axe-core for the accessibility checks of the pages (tests/cli/pages.rs), pinned in
+# tests/browser/package-lock.json.
+ensure_axe() {
+  [[ -f tests/browser/node_modules/axe-core/axe.min.js ]] && return
+  log "installing axe-core from npm"
+  if ! command -v npm >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+  fi
+  npm ci --prefix tests/browser --no-audit --no-fund --silent
+}
+
 ensure_postgres
 ensure_smtp
 ensure_chromium
+ensure_axe
 export BESLUT_TEST_POSTGRES_URL="${BESLUT_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
 log "cargo fmt --check"

@@ -403,7 +403,9 @@ fn mermaid_classes(graph: &Graph) -> String {
         out.push_str(&format!("  classDef startnode fill:#000,stroke:#000\n  class {START} startnode\n"));
     }
     let heat = (0..HEAT.len()).map(|level| (format!("heat{level}"), Fill::Heat(level)));
-    for (name, fill) in [("current".to_string(), Fill::Current), ("visited".to_string(), Fill::Visited)].into_iter().chain(heat) {
+    for (name, fill) in
+        [("current".to_string(), Fill::Current), ("visited".to_string(), Fill::Visited)].into_iter().chain(heat)
+    {
         let ids: Vec<String> = graph.nodes.iter().filter(|n| n.fill == fill).map(|n| mermaid_id(&n.id)).collect();
         let style = format!("fill:{}", fill_colour(fill).unwrap_or_default());
         out.push_str(&mermaid_class(&name, &style, &ids));
@@ -775,6 +777,7 @@ states:
             visited: vec!["granskning".into()],
             uncovered_states: vec!["avslagen".into()],
             uncovered_edges: vec![("vag".into(), "otherwise".into())],
+            ..Highlight::default()
         };
         let dot = draw(Format::Dot, &highlight);
         assert!(dot.contains(&format!("fillcolor=\"{CURRENT_FILL}\"")));
@@ -786,6 +789,28 @@ states:
         assert!(mermaid.contains("linkStyle 7 "), "{mermaid}");
         let svg = draw(Format::Svg, &highlight);
         assert!(svg.contains("data-state=\"avslagen\" stroke-dasharray"));
+        assert_well_formed(&svg);
+    }
+
+    #[test]
+    fn the_path_taken_notes_and_heat_are_drawn() {
+        let highlight = Highlight {
+            taken: vec![("granskning".into(), "remiss".into())],
+            notes: [("granskning".to_string(), "3 d 4 tim".to_string())].into(),
+            heat: [("granskning".to_string(), 1.0), ("remiss".to_string(), 0.0)].into(),
+            ..Highlight::default()
+        };
+        let dot = draw(Format::Dot, &highlight);
+        let edge = dot.lines().find(|l| l.starts_with("  \"granskning\" -> \"remiss\"")).expect("the edge");
+        assert!(edge.contains(&format!("penwidth=3, color=\"{TAKEN_LINE}\"")), "{edge}");
+        assert!(dot.contains("3 d 4 tim"), "the note is under the label");
+        assert!(
+            dot.contains(&format!("fillcolor=\"{}\"", HEAT[4])) && dot.contains(&format!("fillcolor=\"{}\"", HEAT[0]))
+        );
+        let mermaid = draw(Format::Mermaid, &highlight);
+        assert!(mermaid.contains("class granskning heat4"), "{mermaid}");
+        let svg = draw(Format::Svg, &highlight);
+        assert!(svg.contains("3 d 4 tim"));
         assert_well_formed(&svg);
     }
 

@@ -277,7 +277,13 @@ impl<'a> Runner<'a> {
         }
         let def = self.definition(&case.workflow);
         let named = |t: &&Task| key.is_none_or(|k| task_key(t) == k);
-        let held: Vec<&Task> = case.open_tasks().filter(|t| t.assignment_of(by).is_some()).filter(named).collect();
+        // A substitute may decide the tasks of a holder who is away today.
+        let directory = self.sim.world.directory;
+        let may = |t: &&Task| {
+            t.assignment_of(by).is_some()
+                || beslut_engine::runtime::assign::standing_in(directory, t, by, self.sim.now).is_some()
+        };
+        let held: Vec<&Task> = case.open_tasks().filter(may).filter(named).collect();
         let fitting = held.iter().find(|t| action.is_none_or(|a| has_action(def, t, a)));
         if let Some(task) = fitting.or(held.first()) {
             return Ok(task.id.clone());

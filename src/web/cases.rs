@@ -177,9 +177,17 @@ async fn visible(state: &AppState, viewer: &Viewer, id: &str) -> Result<(Case, s
     let lang = viewer.lang;
     let frame = Frame::of(viewer, "/arenden");
     let missing = || {
-        view::message(StatusCode::NOT_FOUND, &frame, tr(lang, "Ärendet finns inte", "No such case"),
-            tr(lang, "Ärendet finns inte, eller så är du inte med i det.", "The case does not exist, or you are not part of it."),
-            Some(("/arenden", tr(lang, "Till ärendelistan", "To the case list"))))
+        view::message(
+            StatusCode::NOT_FOUND,
+            &frame,
+            tr(lang, "Ärendet finns inte", "No such case"),
+            tr(
+                lang,
+                "Ärendet finns inte, eller så är du inte med i det.",
+                "The case does not exist, or you are not part of it.",
+            ),
+            Some(("/arenden", tr(lang, "Till ärendelistan", "To the case list"))),
+        )
     };
     let Ok(case) = state.engine.case(id).await else { return Err(missing()) };
     let involved = web_store::involved(&state.engine.store.pool, &case.id, &viewer.who).await.unwrap_or(false);
@@ -222,9 +230,7 @@ fn entered(entries: &[audit::Stored]) -> Vec<(String, i64)> {
     entries
         .iter()
         .filter(|e| e.what == "state.entered")
-        .filter_map(|e| {
-            Some((e.detail.get("state")?.as_str()?.to_string(), e.at))
-        })
+        .filter_map(|e| Some((e.detail.get("state")?.as_str()?.to_string(), e.at)))
         .collect()
 }
 
@@ -262,7 +268,10 @@ pub fn svg(body: String) -> Response {
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
@@ -275,7 +284,13 @@ struct Shown {
     startat: String,
 }
 
-async fn show(State(state): State<AppState>, viewer: Viewer, uri: Uri, Path(id): Path<String>, Query(shown): Query<Shown>) -> Response {
+async fn show(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    uri: Uri,
+    Path(id): Path<String>,
+    Query(shown): Query<Shown>,
+) -> Response {
     let lang = viewer.lang;
     let (case, def) = match visible(&state, &viewer, &id).await {
         Ok(found) => found,
@@ -283,7 +298,12 @@ async fn show(State(state): State<AppState>, viewer: Viewer, uri: Uri, Path(id):
     };
     let project = state.engine.project();
     let compose = crate::mail::Compose {
-        def: &def, case: &case, directory: &project.directory, frames: &project.frames, base_url: &state.base_url, sender_name: "",
+        def: &def,
+        case: &case,
+        directory: &project.directory,
+        frames: &project.frames,
+        base_url: &state.base_url,
+        sender_name: "",
     };
     let data_rows: Vec<Value> = def
         .data
@@ -369,10 +389,13 @@ async fn show(State(state): State<AppState>, viewer: Viewer, uri: Uri, Path(id):
         .collect();
     let (status, outcome) = match &case.status {
         Status::Open => ("open", None),
-        Status::Closed { outcome, .. } => ("closed", serde_json::to_value(outcome).ok().and_then(|v| v.as_str().map(String::from))),
+        Status::Closed { outcome, .. } => {
+            ("closed", serde_json::to_value(outcome).ok().and_then(|v| v.as_str().map(String::from)))
+        }
     };
     let current = def.state(&case.state).map_or(case.state.clone(), |s| s.label.get(lang).to_string());
-    let decided = (!shown.beslutat.is_empty()).then(|| tr(lang, "Tack, ditt beslut är registrerat.", "Thank you, your decision is recorded."));
+    let decided = (!shown.beslutat.is_empty())
+        .then(|| tr(lang, "Tack, ditt beslut är registrerat.", "Thank you, your decision is recorded."));
     let started = (!shown.startat.is_empty()).then(|| tr(lang, "Ärendet är startat.", "The case is started."));
     let data = json!({
         "number": case.number, "title": beslut_engine::service::title(&def, &case), "workflow": def.name.get(lang),

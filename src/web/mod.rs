@@ -131,7 +131,11 @@ figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #d1d
 ol.history{padding-left:1.25rem}ol.history li{margin-bottom:.75rem}\
 pre.diff{white-space:pre-wrap;font-size:.9rem;background:#f9fafb;padding:.5rem;border:1px solid #d1d5db}\
 pre.diff ins{background:#dcfce7;text-decoration:none}pre.diff del{background:#fee2e2}\
-.ok{color:#166534;font-weight:700}.pager{display:flex;gap:1rem;margin-top:1rem}";
+.ok{color:#166534;font-weight:700}.pager{display:flex;gap:1rem;margin-top:1rem}\
+main{overflow-wrap:break-word}dd{min-width:0}\
+@media (max-width:40rem){dl{grid-template-columns:1fr}dd{margin-bottom:.5rem}.top{padding:.5rem}.who{margin-left:0}\
+table.cards thead{position:absolute;left:-9999px}table.cards tr{display:block;border-bottom:2px solid #9ca3af;padding:.5rem 0}\
+table.cards td{display:block;border:0;padding:.2rem 0}table.cards td::before{content:attr(data-label);display:block;font-weight:600}}";
 
 static CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     use base64::Engine as _;

@@ -29,7 +29,12 @@ fn errors_in(state: &AppState, id: &str) -> usize {
     let project = state.engine.project();
     let Some(w) = project.workflow(id) else { return 0 };
     let file = w.path.display().to_string();
-    project.reports.iter().filter(|r| r.file == file).map(|r| r.items.iter().filter(|d| d.severity == beslut_engine::diagnostic::Severity::Error).count()).sum()
+    project
+        .reports
+        .iter()
+        .filter(|r| r.file == file)
+        .map(|r| r.items.iter().filter(|d| d.severity == beslut_engine::diagnostic::Severity::Error).count())
+        .sum()
 }
 
 async fn list(State(state): State<AppState>, viewer: Viewer) -> Response {
@@ -49,7 +54,13 @@ async fn list(State(state): State<AppState>, viewer: Viewer) -> Response {
             })
         })
         .collect();
-    view::render(StatusCode::OK, &Frame::of(&viewer, "/processer"), tr(lang, "Processer", "Processes"), "processes", json!({ "rows": rows }))
+    view::render(
+        StatusCode::OK,
+        &Frame::of(&viewer, "/processer"),
+        tr(lang, "Processer", "Processes"),
+        "processes",
+        json!({ "rows": rows }),
+    )
 }
 
 /// Per state, every completed or ongoing stay of a case, in milliseconds. Time in end states is
@@ -95,7 +106,12 @@ fn heat(figures: &[(String, usize, i64, i64)], lang: Lang) -> Highlight {
         heat: figures.iter().map(|(s, _, median, _)| (s.clone(), *median as f64 / longest)).collect(),
         notes: figures
             .iter()
-            .map(|(s, _, median, p90)| (s.clone(), format!("{} {} · p90 {}", tr(lang, "median", "median"), span(*median, lang), span(*p90, lang))))
+            .map(|(s, _, median, p90)| {
+                (
+                    s.clone(),
+                    format!("{} {} · p90 {}", tr(lang, "median", "median"), span(*median, lang), span(*p90, lang)),
+                )
+            })
             .collect(),
         ..Highlight::default()
     }
@@ -109,9 +125,17 @@ async fn graph_svg(State(state): State<AppState>, viewer: Viewer, Path(id): Path
 
 fn missing(viewer: &Viewer) -> Response {
     let lang = viewer.lang;
-    view::message(StatusCode::NOT_FOUND, &Frame::of(viewer, "/processer"), tr(lang, "Processen finns inte", "No such process"),
-        tr(lang, "Det finns ingen giltig arbetsflödesfil med det namnet.", "There is no valid workflow file by that name."),
-        Some(("/processer", tr(lang, "Till processerna", "To the processes"))))
+    view::message(
+        StatusCode::NOT_FOUND,
+        &Frame::of(viewer, "/processer"),
+        tr(lang, "Processen finns inte", "No such process"),
+        tr(
+            lang,
+            "Det finns ingen giltig arbetsflödesfil med det namnet.",
+            "There is no valid workflow file by that name.",
+        ),
+        Some(("/processer", tr(lang, "Till processerna", "To the processes"))),
+    )
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -121,7 +145,13 @@ struct Compare {
     till: String,
 }
 
-async fn show(State(state): State<AppState>, viewer: Viewer, uri: Uri, Path(id): Path<String>, Query(cmp): Query<Compare>) -> Response {
+async fn show(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    uri: Uri,
+    Path(id): Path<String>,
+    Query(cmp): Query<Compare>,
+) -> Response {
     let lang = viewer.lang;
     let project = state.engine.project();
     let Some(def) = state.engine.current(&id) else { return missing(&viewer) };
@@ -157,7 +187,8 @@ async fn show(State(state): State<AppState>, viewer: Viewer, uri: Uri, Path(id):
 async fn versions(state: &AppState, id: &str, lang: Lang) -> Vec<Value> {
     let pool = &state.engine.store.pool;
     let stored = cases::versions(pool, id).await.unwrap_or_default();
-    let counts: HashMap<String, i64> = web_store::cases_per_version(pool, id).await.unwrap_or_default().into_iter().collect();
+    let counts: HashMap<String, i64> =
+        web_store::cases_per_version(pool, id).await.unwrap_or_default().into_iter().collect();
     let current = state.engine.project().workflow(id).map(|w| w.hash.clone()).unwrap_or_default();
     let mut out: Vec<Value> = stored
         .iter()
@@ -200,7 +231,9 @@ async fn diff(state: &AppState, id: &str, from: &str, to: &str) -> Value {
                     similar::ChangeTag::Equal => "same",
                 };
                 let number = change.new_index().or(change.old_index()).map_or(0, |n| n + 1);
-                lines.push(json!({ "kind": kind, "text": format!("{number:>4} {}", change.value().trim_end_matches('\n')) }));
+                lines.push(
+                    json!({ "kind": kind, "text": format!("{number:>4} {}", change.value().trim_end_matches('\n')) }),
+                );
             }
         }
     }

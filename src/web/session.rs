@@ -111,9 +111,7 @@ async fn viewer(state: &AppState, headers: &HeaderMap) -> Option<Viewer> {
     let now = millis(state.engine.now());
     let session = web_store::session(&state.engine.store.pool, &hash(token), now).await.ok()??;
     let person = person_by_email(state, &session.email);
-    let sees_all = person.as_ref().is_some_and(|p| {
-        p.roles.iter().any(|g| state.web.viewer_roles.iter().any(|r| *r == g.role))
-    });
+    let sees_all = person.as_ref().is_some_and(|p| p.roles.iter().any(|g| state.web.viewer_roles.contains(&g.role)));
     Some(Viewer {
         name: person.as_ref().map_or_else(|| session.email.clone(), |p| p.name.clone()),
         lang: language(headers, person.as_ref()),
@@ -160,8 +158,10 @@ pub async fn establish(state: &AppState, email: &str, method: &str) -> Result<He
 
 fn session_cookie(state: &AppState, token: &str, max_age: i64) -> Result<HeaderValue, String> {
     let secure = if state.base_url.starts_with("https://") { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"))
-        .map_err(|e| e.to_string())
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .map_err(|e| e.to_string())
 }
 
 /// Whether `email` may sign in: an address in an allowed domain (by default, the domains of
@@ -169,7 +169,15 @@ fn session_cookie(state: &AppState, token: &str, max_age: i64) -> Result<HeaderV
 fn allowed(state: &AppState, email: &str) -> Result<(), Vec<String>> {
     let mut domains = state.web.allowed_domains.clone();
     if domains.is_empty() {
-        domains = state.engine.project().directory.people.iter().filter_map(|p| p.email.split_once('@')).map(|(_, d)| d.to_lowercase()).collect();
+        domains = state
+            .engine
+            .project()
+            .directory
+            .people
+            .iter()
+            .filter_map(|p| p.email.split_once('@'))
+            .map(|(_, d)| d.to_lowercase())
+            .collect();
         domains.sort();
         domains.dedup();
     }
@@ -189,7 +197,14 @@ async fn sign_in_form(State(state): State<AppState>, headers: HeaderMap, Query(q
     form_page(&state, lang, &next, "", None, q.utloggad.is_some())
 }
 
-fn form_page(state: &AppState, lang: Lang, next: &str, email: &str, error: Option<String>, signed_out: bool) -> Response {
+fn form_page(
+    state: &AppState,
+    lang: Lang,
+    next: &str,
+    email: &str,
+    error: Option<String>,
+    signed_out: bool,
+) -> Response {
     let issued = state.engine.now().as_second();
     let csrf = links::csrf(&state.secret, "sign-in", next, issued);
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
@@ -216,9 +231,15 @@ async fn send_link(
         let message = tr(lang, "Sidan var för gammal. Försök igen.", "The page was too old. Try again.");
         return form_page(&state, lang, &next, &email, Some(message.into()), false);
     }
-    let well_formed = email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !email.contains(char::is_whitespace));
+    let well_formed = email
+        .split_once('@')
+        .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !email.contains(char::is_whitespace));
     if !well_formed {
-        let message = tr(lang, "Skriv en hel e-postadress, t.ex. anna.berg@kommun.se.", "Enter a whole email address, e.g. anna.berg@kommun.se.");
+        let message = tr(
+            lang,
+            "Skriv en hel e-postadress, t.ex. anna.berg@kommun.se.",
+            "Enter a whole email address, e.g. anna.berg@kommun.se.",
+        );
         return form_page(&state, lang, &next, &email, Some(message.into()), false);
     }
     if let Err(domains) = allowed(&state, &email) {
@@ -240,7 +261,8 @@ async fn send_link(
         }
         Err(e) => {
             tracing::error!(error = %e, "a sign-in link could not be queued");
-            let message = tr(lang, "Något gick fel. Försök igen om en stund.", "Something went wrong. Try again shortly.");
+            let message =
+                tr(lang, "Något gick fel. Försök igen om en stund.", "Something went wrong. Try again shortly.");
             form_page(&state, lang, &next, &email, Some(message.into()), false)
         }
     }
@@ -273,7 +295,8 @@ async fn queue_link(state: &AppState, email: &str, next: &str) -> Result<(), Str
         expires_at: claims.expires * 1000,
         used_at: None,
     };
-    let host = state.base_url.split("://").nth(1).unwrap_or("localhost").split([':', '/']).next().unwrap_or("localhost");
+    let host =
+        state.base_url.split("://").nth(1).unwrap_or("localhost").split([':', '/']).next().unwrap_or("localhost");
     let mail = mail_store::LoggedMail {
         outbox_id: 0,
         case_id: String::new(),
@@ -290,7 +313,9 @@ async fn queue_link(state: &AppState, email: &str, next: &str) -> Result<(), Str
     let ms = millis(state.engine.now());
     let mut tx = state.engine.store.begin().await.map_err(|e| e.to_string())?;
     let outbox = web_store::queue_prepared(&mut tx, &effect, &mail, ms).await.map_err(|e| e.to_string())?;
-    mail_store::insert_link(&mut tx, &links::token_hash(&token), &stored, ms, Some(outbox)).await.map_err(|e| e.to_string())?;
+    mail_store::insert_link(&mut tx, &links::token_hash(&token), &stored, ms, Some(outbox))
+        .await
+        .map_err(|e| e.to_string())?;
     tx.commit().await.map_err(|e| e.to_string())
 }
 
@@ -298,7 +323,11 @@ fn sign_in_mail(lang: Lang, url: &str) -> (String, String) {
     let subject = tr(lang, "Din inloggningslänk till Beslut", "Your sign-in link to Beslut").to_string();
     let text = format!(
         "{}\n\n{}: {url}\n\n{}\n",
-        tr(lang, "Hej! Någon (förhoppningsvis du) bad om att få logga in i Beslut.", "Hello! Someone (hopefully you) asked to sign in to Beslut."),
+        tr(
+            lang,
+            "Hej! Någon (förhoppningsvis du) bad om att få logga in i Beslut.",
+            "Hello! Someone (hopefully you) asked to sign in to Beslut."
+        ),
         tr(lang, "Logga in", "Sign in"),
         tr(
             lang,
@@ -317,25 +346,45 @@ async fn check_link(state: &AppState, token: &str, lang: Lang, client: &str) -> 
     let invalid = || {
         eprintln!("beslut: ogiltig inloggningslänk från {client}");
         let _ = state.limiter.fail(client, now);
-        view::message(StatusCode::NOT_FOUND, &frame, tr(lang, "Länken är inte giltig", "The link is not valid"),
-            tr(lang, "Kontrollera att hela länken kom med.", "Check that the whole link came through."), again)
+        view::message(
+            StatusCode::NOT_FOUND,
+            &frame,
+            tr(lang, "Länken är inte giltig", "The link is not valid"),
+            tr(lang, "Kontrollera att hela länken kom med.", "Check that the whole link came through."),
+            again,
+        )
     };
     if state.limiter.blocked(client, now) {
-        return Err(view::message(StatusCode::TOO_MANY_REQUESTS, &frame, tr(lang, "För många försök", "Too many attempts"),
-            tr(lang, "Vänta en minut och försök igen.", "Wait a minute and try again."), None));
+        return Err(view::message(
+            StatusCode::TOO_MANY_REQUESTS,
+            &frame,
+            tr(lang, "För många försök", "Too many attempts"),
+            tr(lang, "Vänta en minut och försök igen.", "Wait a minute and try again."),
+            None,
+        ));
     }
     let claims = match links::verify(&state.secret, token, now) {
         Ok(c) if c.purpose == Purpose::SignIn => c,
         Err(LinkError::Expired(c)) if c.purpose == Purpose::SignIn => {
-            return Err(view::message(StatusCode::GONE, &frame, tr(lang, "Länken har gått ut", "The link has expired"),
-                tr(lang, "Inloggningslänkar gäller i 15 minuter.", "Sign-in links work for 15 minutes."), again));
+            return Err(view::message(
+                StatusCode::GONE,
+                &frame,
+                tr(lang, "Länken har gått ut", "The link has expired"),
+                tr(lang, "Inloggningslänkar gäller i 15 minuter.", "Sign-in links work for 15 minutes."),
+                again,
+            ));
         }
         _ => return Err(invalid()),
     };
     match mail_store::link(&state.engine.store.pool, &links::token_hash(token)).await {
         Ok(Some(stored)) if stored.used_at.is_none() => Ok(claims),
-        Ok(Some(_)) => Err(view::message(StatusCode::GONE, &frame, tr(lang, "Länken är redan använd", "The link has been used"),
-            tr(lang, "Varje inloggningslänk fungerar en gång.", "Each sign-in link works once."), again)),
+        Ok(Some(_)) => Err(view::message(
+            StatusCode::GONE,
+            &frame,
+            tr(lang, "Länken är redan använd", "The link has been used"),
+            tr(lang, "Varje inloggningslänk fungerar en gång.", "Each sign-in link works once."),
+            again,
+        )),
         _ => Err(invalid()),
     }
 }
@@ -382,7 +431,8 @@ async fn use_link(
     // click finds the link used.
     let first = async {
         let mut tx = state.engine.store.begin().await.map_err(|e| e.to_string())?;
-        let first = mail_store::use_link(&mut tx, &hash, millis(state.engine.now())).await.map_err(|e| e.to_string())?;
+        let first =
+            mail_store::use_link(&mut tx, &hash, millis(state.engine.now())).await.map_err(|e| e.to_string())?;
         tx.commit().await.map_err(|e| e.to_string())?;
         Ok::<bool, String>(first)
     };
@@ -390,9 +440,13 @@ async fn use_link(
     match first.await {
         Ok(true) => {}
         Ok(false) => {
-            return view::message(StatusCode::GONE, &frame, tr(lang, "Länken är redan använd", "The link has been used"),
+            return view::message(
+                StatusCode::GONE,
+                &frame,
+                tr(lang, "Länken är redan använd", "The link has been used"),
                 tr(lang, "Varje inloggningslänk fungerar en gång.", "Each sign-in link works once."),
-                Some(("/logga-in", tr(lang, "Begär en ny länk", "Ask for a new link"))));
+                Some(("/logga-in", tr(lang, "Begär en ny länk", "Ask for a new link"))),
+            );
         }
         Err(e) => return broken(&frame, &e),
     }
@@ -409,11 +463,20 @@ async fn use_link(
 fn broken(frame: &Frame, why: &str) -> Response {
     tracing::error!(error = %why, "sign-in failed");
     let lang = frame.lang;
-    view::message(StatusCode::INTERNAL_SERVER_ERROR, frame, tr(lang, "Något gick fel", "Something went wrong"),
-        tr(lang, "Försök igen om en stund.", "Try again shortly."), None)
+    view::message(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        frame,
+        tr(lang, "Något gick fel", "Something went wrong"),
+        tr(lang, "Försök igen om en stund.", "Try again shortly."),
+        None,
+    )
 }
 
-async fn sign_out(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
+async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let Some(viewer) = viewer(&state, &headers).await else { return see_other("/logga-in") };
     if !viewer.csrf_ok(&form) {
         return see_other("/uppgifter");

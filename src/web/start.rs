@@ -35,7 +35,13 @@ async fn choose(State(state): State<AppState>, viewer: Viewer) -> Response {
         })
         .collect();
     let frame = Frame::of(&viewer, "/starta");
-    view::render(StatusCode::OK, &frame, tr(lang, "Starta ärende", "Start a case"), "start_list", json!({ "workflows": workflows }))
+    view::render(
+        StatusCode::OK,
+        &frame,
+        tr(lang, "Starta ärende", "Start a case"),
+        "start_list",
+        json!({ "workflows": workflows }),
+    )
 }
 
 /// The value a field starts with: its default, and the viewer for the first person field
@@ -54,10 +60,20 @@ fn initial(def: &Definition, viewer: &Viewer) -> Map<String, Value> {
     values
 }
 
-fn page(state: &AppState, viewer: &Viewer, def: &Definition, values: &Map<String, Value>, errors: &[(String, String)], once: &str) -> Response {
+fn page(
+    state: &AppState,
+    viewer: &Viewer,
+    def: &Definition,
+    values: &Map<String, Value>,
+    errors: &[(String, String)],
+    once: &str,
+) -> Response {
     let lang = viewer.lang;
     let error_for = |field: &str| {
-        errors.iter().find(|(f, _)| f == field).map(|(_, m)| format!(r#"<p class="error" id="e-{}">{}</p>"#, super::esc(field), super::esc(m)))
+        errors
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, m)| format!(r#"<p class="error" id="e-{}">{}</p>"#, super::esc(field), super::esc(m)))
     };
     let fields: String = def.data.iter().map(|f| input(state, f, values.get(&f.id), lang, error_for(&f.id))).collect();
     let summary: Vec<Value> = errors
@@ -73,7 +89,11 @@ fn page(state: &AppState, viewer: &Viewer, def: &Definition, values: &Map<String
     });
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let path = format!("/starta/{}", def.id);
-    let title = if errors.is_empty() { def.name.get(lang).to_string() } else { format!("{} {}", tr(lang, "Fel i formuläret:", "Errors in the form:"), def.name.get(lang)) };
+    let title = if errors.is_empty() {
+        def.name.get(lang).to_string()
+    } else {
+        format!("{} {}", tr(lang, "Fel i formuläret:", "Errors in the form:"), def.name.get(lang))
+    };
     view::render(status, &Frame::of(viewer, &path), &title, "start", data)
 }
 
@@ -85,8 +105,13 @@ fn once() -> String {
 
 fn missing(viewer: &Viewer) -> Response {
     let lang = viewer.lang;
-    view::message(StatusCode::NOT_FOUND, &Frame::of(viewer, "/starta"), tr(lang, "Processen finns inte", "No such process"),
-        tr(lang, "Välj en process i listan.", "Choose a process from the list."), Some(("/starta", tr(lang, "Till listan", "To the list"))))
+    view::message(
+        StatusCode::NOT_FOUND,
+        &Frame::of(viewer, "/starta"),
+        tr(lang, "Processen finns inte", "No such process"),
+        tr(lang, "Välj en process i listan.", "Choose a process from the list."),
+        Some(("/starta", tr(lang, "Till listan", "To the list"))),
+    )
 }
 
 async fn form(State(state): State<AppState>, viewer: Viewer, Path(workflow): Path<String>) -> Response {
@@ -106,22 +131,34 @@ async fn start(
     let values = posted_values(&fields, &form);
     let once = form.get("once").map(String::as_str).unwrap_or_default();
     if !viewer.csrf_ok(&form) || once.len() != 32 {
-        let message = tr(lang, "Sidan kom inte härifrån. Kontrollera och skicka igen.", "The page did not come from here. Check and send again.");
+        let message = tr(
+            lang,
+            "Sidan kom inte härifrån. Kontrollera och skicka igen.",
+            "The page did not come from here. Check and send again.",
+        );
         return page(&state, &viewer, &def, &values, &[(String::new(), message.into())], &self::once());
     }
-    let Some(starter) = state.engine.party(&viewer.who).or_else(|| state.engine.party(&viewer.email)) else { return missing(&viewer) };
+    let Some(starter) = state.engine.party(&viewer.who).or_else(|| state.engine.party(&viewer.email)) else {
+        return missing(&viewer);
+    };
     // The form's own random key: a double click starts one case, not two.
     let key = format!("web:{}:start:{once}", viewer.who);
     match state.engine.start(&workflow, values.clone(), starter, Channel::Web, Some(&key)).await {
         Ok(case) => view::see_other(&format!("/arenden/{}?startat=1", case.id)),
         Err(Error::Rejected(runtime::Error::InvalidData(problems))) => {
-            let errors: Vec<(String, String)> =
-                problems.into_iter().map(|p| (p.field, if lang == Lang::En { p.message.en } else { p.message.sv })).collect();
+            let errors: Vec<(String, String)> = problems
+                .into_iter()
+                .map(|p| (p.field, if lang == Lang::En { p.message.en } else { p.message.sv }))
+                .collect();
             page(&state, &viewer, &def, &values, &errors, &self::once())
         }
         Err(e) => {
             tracing::error!(error = %e, "a case could not be started from the form");
-            let message = tr(lang, "Något gick fel; inget ärende startades. Försök igen.", "Something went wrong; no case was started. Try again.");
+            let message = tr(
+                lang,
+                "Något gick fel; inget ärende startades. Försök igen.",
+                "Something went wrong; no case was started. Try again.",
+            );
             page(&state, &viewer, &def, &values, &[(String::new(), message.into())], &self::once())
         }
     }

@@ -100,7 +100,9 @@ async fn rows(state: &AppState, viewer: &Viewer, held: &[cases::Held], away: Opt
         let Ok(case) = state.engine.case(&h.case_id).await else { continue };
         let Some(def) = state.engine.current_or_stored(&case) else { continue };
         let Some(task) = case.task(&h.task_id).filter(|t| t.is_open()) else { continue };
-        let mine = task.assignees.iter().find(|a| a.party.person.as_deref() == Some(&viewer.who) || a.party.email.eq_ignore_ascii_case(&viewer.email));
+        let mine = task.assignees.iter().find(|a| {
+            a.party.person.as_deref() == Some(&viewer.who) || a.party.email.eq_ignore_ascii_case(&viewer.email)
+        });
         let on_behalf = match (away, mine.and_then(|a| a.on_behalf_of.as_deref())) {
             (Some(name), _) => name.to_string(),
             (None, Some(id)) => directory.person(id).map_or(id.to_string(), |p| p.name.clone()),
@@ -129,22 +131,56 @@ struct Decidable {
     action: Action,
 }
 
-async fn decidable(state: &AppState, viewer: &Viewer, case: &str, task: &str, action: &str) -> Result<Decidable, Response> {
+async fn decidable(
+    state: &AppState,
+    viewer: &Viewer,
+    case: &str,
+    task: &str,
+    action: &str,
+) -> Result<Decidable, Response> {
     let lang = viewer.lang;
     let frame = Frame::of(viewer, "/uppgifter");
     let back = Some(("/uppgifter", tr(lang, "Till mina uppgifter", "Back to my tasks")));
-    let missing = || view::message(StatusCode::NOT_FOUND, &frame, tr(lang, "Uppgiften finns inte", "No such task"),
-        tr(lang, "Uppgiften finns inte eller är inte din.", "The task does not exist or is not yours."), back);
+    let missing = || {
+        view::message(
+            StatusCode::NOT_FOUND,
+            &frame,
+            tr(lang, "Uppgiften finns inte", "No such task"),
+            tr(lang, "Uppgiften finns inte eller är inte din.", "The task does not exist or is not yours."),
+            back,
+        )
+    };
     let Ok(case) = state.engine.case(case).await else { return Err(missing()) };
     let Ok(def) = state.engine.definition_of(&case).await else { return Err(missing()) };
     let Some(task) = case.task(task).cloned() else { return Err(missing()) };
     if let Some(d) = &task.decision {
-        let text = format!("{} {} {}: {}.", tr(lang, "Beslutad av", "Decided by"), d.by_name, crate::mail::swedish_time(d.at, lang), d.action_label);
-        return Err(view::message(StatusCode::OK, &frame, tr(lang, "Uppgiften är redan avgjord", "The task has already been decided"), &text, back));
+        let text = format!(
+            "{} {} {}: {}.",
+            tr(lang, "Beslutad av", "Decided by"),
+            d.by_name,
+            crate::mail::swedish_time(d.at, lang),
+            d.action_label
+        );
+        return Err(view::message(
+            StatusCode::OK,
+            &frame,
+            tr(lang, "Uppgiften är redan avgjord", "The task has already been decided"),
+            &text,
+            back,
+        ));
     }
     if !task.is_open() {
-        return Err(view::message(StatusCode::OK, &frame, tr(lang, "Uppgiften är stängd", "The task is closed"),
-            tr(lang, "Ärendet har gått vidare, så uppgiften behövs inte längre.", "The case has moved on, so the task is no longer needed."), back));
+        return Err(view::message(
+            StatusCode::OK,
+            &frame,
+            tr(lang, "Uppgiften är stängd", "The task is closed"),
+            tr(
+                lang,
+                "Ärendet har gått vidare, så uppgiften behövs inte längre.",
+                "The case has moved on, so the task is no longer needed.",
+            ),
+            back,
+        ));
     }
     let holds = task.assignment_of(&viewer.who).is_some() || task.assignment_of(&viewer.email).is_some();
     let stands_in = standing_in_for(state, viewer).iter().any(|(id, _)| task.assignment_of(id).is_some());
@@ -162,10 +198,21 @@ async fn decidable(state: &AppState, viewer: &Viewer, case: &str, task: &str, ac
 }
 
 /// The confirmation page: what is decided, the action's form and comment, one button.
-fn confirmation(state: &AppState, viewer: &Viewer, d: &Decidable, values: &Map<String, Value>, comment: &str, errors: &[(String, String)], once: &str) -> Response {
+fn confirmation(
+    state: &AppState,
+    viewer: &Viewer,
+    d: &Decidable,
+    values: &Map<String, Value>,
+    comment: &str,
+    errors: &[(String, String)],
+    once: &str,
+) -> Response {
     let lang = viewer.lang;
     let error_for = |field: &str| {
-        errors.iter().find(|(f, _)| f == field).map(|(_, m)| format!(r#"<p class="error" id="e-{}">{}</p>"#, super::esc(field), super::esc(m)))
+        errors
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, m)| format!(r#"<p class="error" id="e-{}">{}</p>"#, super::esc(field), super::esc(m)))
     };
     let fields: String = action_fields(&d.def, &d.task, &d.action)
         .into_iter()
@@ -184,7 +231,13 @@ fn confirmation(state: &AppState, viewer: &Viewer, d: &Decidable, values: &Map<S
     });
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let path = format!("/uppgifter/{}/{}/{}", d.case.id, d.task.id, d.action.id);
-    view::render(status, &Frame::of(viewer, &path), tr(lang, "Bekräfta ditt beslut", "Confirm your decision"), "decide", data)
+    view::render(
+        status,
+        &Frame::of(viewer, &path),
+        tr(lang, "Bekräfta ditt beslut", "Confirm your decision"),
+        "decide",
+        data,
+    )
 }
 
 fn once() -> String {
@@ -193,7 +246,11 @@ fn once() -> String {
     hex::encode(bytes)
 }
 
-async fn confirm(State(state): State<AppState>, viewer: Viewer, Path((case, task, action)): Path<(String, String, String)>) -> Response {
+async fn confirm(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((case, task, action)): Path<(String, String, String)>,
+) -> Response {
     match decidable(&state, &viewer, &case, &task, &action).await {
         Ok(d) => confirmation(&state, &viewer, &d, &Map::new(), "", &[], &once()),
         Err(page) => page,
@@ -219,12 +276,19 @@ async fn decide(
     let values = posted_values(&fields, &form);
     let comment = get("comment");
     if !viewer.csrf_ok(&form) || once.len() != 32 {
-        let message = tr(lang, "Sidan kom inte härifrån. Kontrollera och bekräfta igen.", "The page did not come from here. Check and confirm again.");
+        let message = tr(
+            lang,
+            "Sidan kom inte härifrån. Kontrollera och bekräfta igen.",
+            "The page did not come from here. Check and confirm again.",
+        );
         return confirmation(&state, &viewer, &d, &values, comment, &[(String::new(), message.into())], &self::once());
     }
     let mut origin = Map::new();
     origin.insert("ip".into(), addr.ip().to_string().into());
-    origin.insert("user_agent".into(), headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default().into());
+    origin.insert(
+        "user_agent".into(),
+        headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default().into(),
+    );
     origin.insert("session".into(), viewer.email.clone().into());
     let command = Command::Decide {
         task: d.task.id.clone(),
@@ -235,23 +299,49 @@ async fn decide(
     };
     // The page's own random key: a double click or a resent POST returns the first result.
     let key = format!("web:{}:{}:{once}", viewer.who, d.case.id);
-    let errors: Vec<(String, String)> = match state.engine.execute(&d.case.id, command, Channel::Web, origin, Some(&key)).await {
-        Ok(_) => return view::see_other(&format!("/arenden/{}?beslutat={}", d.case.id, d.task.id)),
-        Err(Error::Rejected(runtime::Error::InvalidData(problems))) => {
-            problems.into_iter().map(|p| (p.field, if lang == Lang::En { p.message.en } else { p.message.sv })).collect()
-        }
-        Err(Error::Rejected(runtime::Error::CommentRequired)) => {
-            vec![("comment".into(), tr(lang, "Skriv en kommentar: den krävs för det här beslutet.", "Write a comment: this decision requires one.").into())]
-        }
-        Err(Error::Rejected(runtime::Error::FrameExceeded { left, .. })) => {
-            let text = format!("{} {} kr.", tr(lang, "Beslutet ryms inte i portföljens ram. Kvar av ramen:", "The decision does not fit the portfolio's frame. Left:"), crate::mail::group_thousands(left as f64 / 100.0));
-            vec![(String::new(), text)]
-        }
-        Err(Error::Rejected(e)) => vec![(String::new(), e.to_string())],
-        Err(e) => {
-            tracing::error!(error = %e, "a decision from the task list failed");
-            vec![(String::new(), tr(lang, "Något gick fel; inget är beslutat. Försök igen.", "Something went wrong; nothing was decided. Try again.").into())]
-        }
-    };
+    let errors: Vec<(String, String)> =
+        match state.engine.execute(&d.case.id, command, Channel::Web, origin, Some(&key)).await {
+            Ok(_) => return view::see_other(&format!("/arenden/{}?beslutat={}", d.case.id, d.task.id)),
+            Err(Error::Rejected(runtime::Error::InvalidData(problems))) => problems
+                .into_iter()
+                .map(|p| (p.field, if lang == Lang::En { p.message.en } else { p.message.sv }))
+                .collect(),
+            Err(Error::Rejected(runtime::Error::CommentRequired)) => {
+                vec![(
+                    "comment".into(),
+                    tr(
+                        lang,
+                        "Skriv en kommentar: den krävs för det här beslutet.",
+                        "Write a comment: this decision requires one.",
+                    )
+                    .into(),
+                )]
+            }
+            Err(Error::Rejected(runtime::Error::FrameExceeded { left, .. })) => {
+                let text = format!(
+                    "{} {} kr.",
+                    tr(
+                        lang,
+                        "Beslutet ryms inte i portföljens ram. Kvar av ramen:",
+                        "The decision does not fit the portfolio's frame. Left:"
+                    ),
+                    crate::mail::group_thousands(left as f64 / 100.0)
+                );
+                vec![(String::new(), text)]
+            }
+            Err(Error::Rejected(e)) => vec![(String::new(), e.to_string())],
+            Err(e) => {
+                tracing::error!(error = %e, "a decision from the task list failed");
+                vec![(
+                    String::new(),
+                    tr(
+                        lang,
+                        "Något gick fel; inget är beslutat. Försök igen.",
+                        "Something went wrong; nothing was decided. Try again.",
+                    )
+                    .into(),
+                )]
+            }
+        };
     confirmation(&state, &viewer, &d, &values, comment, &errors, &self::once())
 }

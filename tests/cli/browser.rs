@@ -25,7 +25,7 @@ const SOFIA: &str = "sofia.berg@exempelkommun.se";
 const ACTION: &str = "Begär komplettering";
 const COMMENT: &str = "Bilagan om tillgänglighet saknas – komplettera med en plan för WCAG 2.1 AA, tack.";
 /// Viewports the screenshots are taken at: a laptop and a phone.
-const SIZES: [(&str, u32, u32); 2] = [("desktop", 1280, 900), ("phone", 390, 844)];
+pub const SIZES: [(&str, u32, u32); 2] = [("desktop", 1280, 900), ("phone", 390, 844)];
 
 /// Waits for the first message to `to` and returns it, raw.
 async fn mail_to(running: &Running, to: &str) -> String {
@@ -49,7 +49,7 @@ fn link_for(message: &str, label: &str) -> String {
 }
 
 /// A running chromedriver on a port of its own; killed when dropped.
-struct Chromedriver {
+pub struct Chromedriver {
     child: Child,
     port: u16,
 }
@@ -57,7 +57,7 @@ struct Chromedriver {
 impl Chromedriver {
     /// chromedriver cannot pick a free port itself, so try ports derived from this process's id
     /// until one starts.
-    fn start() -> Chromedriver {
+    pub fn start() -> Chromedriver {
         for path in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 Path::new(path).exists(),
@@ -116,7 +116,7 @@ impl Chromedriver {
     }
 
     /// A headless Chromium session with a fresh profile in `profile`.
-    async fn session(&self, profile: &Path) -> Client {
+    pub async fn session(&self, profile: &Path) -> Client {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), "chrome".into());
         capabilities.insert(
@@ -153,7 +153,7 @@ impl Drop for Chromedriver {
 }
 
 /// Where screenshots are kept: `screenshots/` in the target directory.
-fn screenshot_dir() -> PathBuf {
+pub fn screenshot_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|p| if p.is_relative() { crate::root().join(p) } else { p })
@@ -168,7 +168,7 @@ async fn heading(client: &Client) -> String {
 }
 
 /// Sizes the window so that the page itself, not the window around it, is `width` × `height`.
-async fn viewport(client: &Client, width: u32, height: u32) {
+pub async fn viewport(client: &Client, width: u32, height: u32) {
     let inner = async || {
         let size = client.execute("return [window.innerWidth, window.innerHeight]", vec![]).await.unwrap();
         (size[0].as_u64().unwrap() as u32, size[1].as_u64().unwrap() as u32)
@@ -182,7 +182,7 @@ async fn viewport(client: &Client, width: u32, height: u32) {
 
 /// Screenshots of the page at every size in [`SIZES`], as `<name>-<size>.png`; the page must not
 /// scroll sideways at any of them. Leaves the window at desktop size.
-async fn screenshots(client: &Client, name: &str) {
+pub async fn screenshots(client: &Client, name: &str) {
     let dir = screenshot_dir();
     for (size, width, height) in SIZES {
         viewport(client, width, height).await;

@@ -9,6 +9,7 @@ mod harness;
 mod integration;
 mod links_e2e;
 mod mail;
+mod pages;
 mod scenarios;
 mod seeds_cli;
 mod web;

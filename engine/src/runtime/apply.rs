@@ -434,23 +434,6 @@ impl<'a> Run<'a> {
         Ok((task.clone(), def))
     }
 
-    /// The assignment `actor` takes over as the substitute, today, of a holder who went on leave
-    /// after the task was given to them: the decision is recorded as made for that holder.
-    fn standing_in(&self, task: &Task, actor: &str) -> Option<Assignment> {
-        let directory = self.world.directory;
-        let substitute = directory.person(actor)?;
-        let today = self.now().to_zoned(crate::calendar::stockholm()).date();
-        task.assignees.iter().find_map(|a| {
-            let holder = directory.person(a.party.person.as_deref()?)?;
-            let acting = directory.acting_for(holder, today);
-            (acting.id != holder.id && acting.id == substitute.id).then(|| Assignment {
-                party: super::assign::party(substitute),
-                on_behalf_of: Some(holder.id.clone()),
-                via: a.via.clone(),
-            })
-        })
-    }
-
     fn decide(
         &mut self,
         task_id: &str,
@@ -462,7 +445,8 @@ impl<'a> Run<'a> {
         let (task, def) = self.open_task_def(task_id)?;
         let assignment = match task.assignment_of(actor) {
             Some(a) => a.clone(),
-            None => self.standing_in(&task, actor).ok_or_else(|| Error::NotAssignee(actor.to_string()))?,
+            None => assign::standing_in(self.world.directory, &task, actor, self.now())
+                .ok_or_else(|| Error::NotAssignee(actor.to_string()))?,
         };
         let action =
             def.actions.iter().find(|a| a.id == action_id).ok_or_else(|| Error::NoSuchAction(action_id.to_string()))?;

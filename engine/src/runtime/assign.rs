@@ -1,8 +1,9 @@
 //! Who gets a task, and when it is due.
 
-use super::{Assignment, Case, Error, Party, Via, World};
+use super::{Assignment, Case, Error, Party, Task, Via, World};
 use crate::calendar::{self, stockholm};
 use crate::definition::model::Assignee;
+use crate::directory::Directory;
 use crate::directory::Person;
 use crate::duration::{Duration, Unit};
 use jiff::{Timestamp, ToSpan, Zoned};
@@ -101,4 +102,21 @@ pub fn before(deadline: Timestamp, duration: Duration) -> Timestamp {
         Unit::Hours => zoned.checked_sub(n.hours()).unwrap_or(zoned),
     };
     result.timestamp()
+}
+
+/// The assignment `actor` takes over, on `now`'s date, as the substitute of a holder who went
+/// on leave after the task was given to them: the decision is then recorded as made for that
+/// holder. None when `actor` stands in for none of the task's holders.
+pub fn standing_in(directory: &Directory, task: &Task, actor: &str, now: Timestamp) -> Option<Assignment> {
+    let substitute = directory.person(actor)?;
+    let today = now.to_zoned(stockholm()).date();
+    task.assignees.iter().find_map(|a| {
+        let holder = directory.person(a.party.person.as_deref()?)?;
+        let acting = directory.acting_for(holder, today);
+        (acting.id != holder.id && acting.id == substitute.id).then(|| Assignment {
+            party: party(substitute),
+            on_behalf_of: Some(holder.id.clone()),
+            via: a.via,
+        })
+    })
 }

@@ -211,7 +211,14 @@ impl<'a> Sim<'a> {
     pub fn tasks_for(&self, case_id: &str, actor: &str) -> Vec<&Task> {
         self.cases
             .get(case_id)
-            .map(|c| c.open_tasks().filter(|t| t.assignment_of(actor).is_some()).collect())
+            .map(|c| {
+                c.open_tasks()
+                    .filter(|t| {
+                        t.assignment_of(actor).is_some()
+                            || super::assign::standing_in(self.world.directory, t, actor, self.now).is_some()
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -499,3 +499,60 @@ async fn a_newcomer_starts_follows_and_decides_a_case_in_chromium() {
     assert_eq!((decision.by.as_str(), decision.channel), ("ahmed-yusuf", Channel::Web));
     assert_eq!(case.state, "lokalt_beslut");
 }
+
+/// Copies the folder `from` into `to`, recursively.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_page_shows_time_per_state_and_what_changed_between_versions() {
+    let running = start().await;
+    let first = running
+        .engine
+        .start("finansieringsansokan", application(), tomas(&running.engine), Channel::Api, None)
+        .await
+        .unwrap();
+    // The process owner renames a state; the next case runs on the new version.
+    let folder = tempfile::tempdir().unwrap();
+    copy_dir(&crate::root().join("workflows"), folder.path());
+    let file = folder.path().join("finansieringsansokan.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("Komplettera ansökan"));
+    std::fs::write(&file, text.replace("Komplettera ansökan", "Komplettera din ansökan")).unwrap();
+    let project = beslut_engine::project::Project::load(folder.path()).unwrap();
+    assert_eq!(running.engine.reload(project), Some(Vec::new()), "the edited folder is valid");
+    let second = running
+        .engine
+        .start("finansieringsansokan", application(), tomas(&running.engine), Channel::Api, None)
+        .await
+        .unwrap();
+    assert_ne!(first.definition_hash, second.definition_hash);
+
+    let owner = signed_in(&running, PETER).await;
+    let list = owner.get("/processer").await;
+    assert!(list.body.contains("/processer/finansieringsansokan") && list.body.contains("Giltig"), "{}", list.body);
+    let page = owner.get("/processer/finansieringsansokan").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains(&first.definition_hash[..10]) && page.body.contains(&second.definition_hash[..10]),
+        "both versions are listed"
+    );
+    let stays = page.body.split("<tbody>").nth(1).unwrap();
+    assert!(stays.contains("<td class=\"num\">2</td>"), "two cases have stayed in the first state: {stays}");
+    let diff = owner
+        .get(&format!("/processer/finansieringsansokan?fran={}&till={}", first.definition_hash, second.definition_hash))
+        .await;
+    assert!(diff.body.contains("<del>– ") && diff.body.contains("Komplettera ansökan"), "{}", diff.body);
+    assert!(diff.body.contains("<ins>+ ") && diff.body.contains("Komplettera din ansökan"));
+    let graph = owner.get("/processer/finansieringsansokan/graf.svg").await;
+    assert!(graph.body.contains("median"), "the time per state is drawn");
+}

@@ -69,6 +69,24 @@ enum Command {
         #[arg(long)]
         mutations: bool,
     },
+    /// Measure throughput as ratios to this machine's own commit rates; writes BENCHMARKS.md.
+    Bench {
+        /// A PostgreSQL server to measure too; a database `beslut_bench` is made afresh on it.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+        /// Seconds each raw limit is measured.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Decisions per engine measurement.
+        #[arg(long, default_value_t = 2000)]
+        decisions: usize,
+        /// Where the SQLite files go (the disk measured).
+        #[arg(long, default_value = "bench-data")]
+        dir: PathBuf,
+        /// The report.
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        out: PathBuf,
+    },
     /// Draw a workflow's state graph.
     Graph {
         /// The workflow file.
@@ -286,6 +304,15 @@ pub fn run() -> ExitCode {
             crate::scenario::command(&options)
         }
         Command::Schema => print(&crate::schema::workflow_schema()),
+        Command::Bench { postgres, seconds, decisions, dir, out } => crate::bench::command(&crate::bench::Options {
+            workflows: overrides.workflows.clone().unwrap_or_else(|| PathBuf::from("workflows")),
+            data_dir: dir,
+            postgres,
+            seconds,
+            decisions,
+            out,
+        })
+        .map(|met| if met { ExitCode::SUCCESS } else { ExitCode::from(1) }),
         other => {
             return match crate::config::Config::load(&overrides) {
                 Ok(config) => run_case_command(&config, other),
@@ -365,6 +392,7 @@ async fn case_command(engine: &beslut_engine::service::Engine, command: Command)
         }
         Command::Check { .. }
         | Command::Test { .. }
+        | Command::Bench { .. }
         | Command::Graph { .. }
         | Command::Schema
         | Command::Work

@@ -8,9 +8,11 @@
 //! - [`commands`]: the case commands (`start`, `decide`, `show`, `audit verify`, …).
 //! - [`mail`]: email delivery from the outbox, with personal decision links.
 //! - [`serve`], [`web`]: the HTTP server, its pages and its background workers.
+//! - [`bench`]: `beslut bench`, throughput as ratios to this machine's own limits.
 //! - [`schema`]: the JSON Schema of the workflow format, for editors.
 
 pub mod api;
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod config;

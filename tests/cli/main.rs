@@ -1,5 +1,6 @@
 //! Tests of the `beslut` command line, run as a real process on real files.
 
+mod bench;
 mod browser;
 mod check;
 mod crash;

@@ -69,12 +69,7 @@ fn page(
     once: &str,
 ) -> Response {
     let lang = viewer.lang;
-    let error_for = |field: &str| {
-        errors
-            .iter()
-            .find(|(f, _)| f == field)
-            .map(|(_, m)| format!(r#"<p class="error" id="e-{}">{}</p>"#, super::esc(field), super::esc(m)))
-    };
+    let error_for = |field: &str| view::field_error(errors, field);
     let fields: String = def.data.iter().map(|f| input(state, f, values.get(&f.id), lang, error_for(&f.id))).collect();
     let summary: Vec<Value> = errors
         .iter()
@@ -97,12 +92,6 @@ fn page(
     view::render(status, &Frame::of(viewer, &path), &title, "start", data)
 }
 
-fn once() -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the operating system's random source");
-    hex::encode(bytes)
-}
-
 fn missing(viewer: &Viewer) -> Response {
     let lang = viewer.lang;
     view::message(
@@ -116,7 +105,7 @@ fn missing(viewer: &Viewer) -> Response {
 
 async fn form(State(state): State<AppState>, viewer: Viewer, Path(workflow): Path<String>) -> Response {
     let Some(def) = state.engine.current(&workflow) else { return missing(&viewer) };
-    page(&state, &viewer, &def, &initial(&def, &viewer), &[], &once())
+    page(&state, &viewer, &def, &initial(&def, &viewer), &[], &view::once())
 }
 
 async fn start(
@@ -136,7 +125,7 @@ async fn start(
             "Sidan kom inte härifrån. Kontrollera och skicka igen.",
             "The page did not come from here. Check and send again.",
         );
-        return page(&state, &viewer, &def, &values, &[(String::new(), message.into())], &self::once());
+        return page(&state, &viewer, &def, &values, &[(String::new(), message.into())], &view::once());
     }
     let Some(starter) = state.engine.party(&viewer.who).or_else(|| state.engine.party(&viewer.email)) else {
         return missing(&viewer);
@@ -150,7 +139,7 @@ async fn start(
                 .into_iter()
                 .map(|p| (p.field, if lang == Lang::En { p.message.en } else { p.message.sv }))
                 .collect();
-            page(&state, &viewer, &def, &values, &errors, &self::once())
+            page(&state, &viewer, &def, &values, &errors, &view::once())
         }
         Err(e) => {
             tracing::error!(error = %e, "a case could not be started from the form");
@@ -159,7 +148,7 @@ async fn start(
                 "Något gick fel; inget ärende startades. Försök igen.",
                 "Something went wrong; no case was started. Try again.",
             );
-            page(&state, &viewer, &def, &values, &[(String::new(), message.into())], &self::once())
+            page(&state, &viewer, &def, &values, &[(String::new(), message.into())], &view::once())
         }
     }
 }

@@ -208,12 +208,7 @@ fn confirmation(
     once: &str,
 ) -> Response {
     let lang = viewer.lang;
-    let error_for = |field: &str| {
-        errors
-            .iter()
-            .find(|(f, _)| f == field)
-            .map(|(_, m)| format!(r#"<p class="error" id="e-{}">{}</p>"#, super::esc(field), super::esc(m)))
-    };
+    let error_for = |field: &str| view::field_error(errors, field);
     let fields: String = action_fields(&d.def, &d.task, &d.action)
         .into_iter()
         .map(|f| input(state, f, values.get(&f.id).or_else(|| d.case.data.get(&f.id)), lang, error_for(&f.id)))
@@ -240,19 +235,13 @@ fn confirmation(
     )
 }
 
-fn once() -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the operating system's random source");
-    hex::encode(bytes)
-}
-
 async fn confirm(
     State(state): State<AppState>,
     viewer: Viewer,
     Path((case, task, action)): Path<(String, String, String)>,
 ) -> Response {
     match decidable(&state, &viewer, &case, &task, &action).await {
-        Ok(d) => confirmation(&state, &viewer, &d, &Map::new(), "", &[], &once()),
+        Ok(d) => confirmation(&state, &viewer, &d, &Map::new(), "", &[], &view::once()),
         Err(page) => page,
     }
 }
@@ -281,7 +270,7 @@ async fn decide(
             "Sidan kom inte härifrån. Kontrollera och bekräfta igen.",
             "The page did not come from here. Check and confirm again.",
         );
-        return confirmation(&state, &viewer, &d, &values, comment, &[(String::new(), message.into())], &self::once());
+        return confirmation(&state, &viewer, &d, &values, comment, &[(String::new(), message.into())], &view::once());
     }
     let mut origin = Map::new();
     origin.insert("ip".into(), addr.ip().to_string().into());
@@ -343,5 +332,5 @@ async fn decide(
                 )]
             }
         };
-    confirmation(&state, &viewer, &d, &values, comment, &errors, &self::once())
+    confirmation(&state, &viewer, &d, &values, comment, &errors, &view::once())
 }

@@ -155,3 +155,19 @@ pub fn local_path(path: Option<&str>) -> String {
 pub fn when(ms: i64, lang: Lang) -> String {
     beslut_engine::store::from_millis(ms).map(|t| crate::mail::swedish_time(t, lang)).unwrap_or_default()
 }
+
+/// A random key for one rendering of a form: posting it twice does the thing once.
+pub fn once() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source");
+    hex::encode(bytes)
+}
+
+/// The error message for `field`, as the paragraph placed above it (`e-<field>` is what the
+/// field's `aria-describedby` names).
+pub fn field_error(errors: &[(String, String)], field: &str) -> Option<String> {
+    errors
+        .iter()
+        .find(|(f, _)| f == field)
+        .map(|(_, m)| format!(r#"<p class="error" id="e-{}">{}</p>"#, super::esc(field), super::esc(m)))
+}

@@ -63,6 +63,15 @@ impl Browser {
     }
 }
 
+/// A funding application started by Tomas; its first task is Sofia's group's.
+async fn application_case(running: &Running) -> beslut_engine::runtime::Case {
+    running
+        .engine
+        .start("finansieringsansokan", application(), tomas(&running.engine), Channel::Api, None)
+        .await
+        .unwrap()
+}
+
 /// The value of the hidden input `name` in the page's main content.
 fn hidden(html: &str, name: &str) -> String {
     let main = &html[html.find("<main").unwrap_or(0)..];
@@ -182,11 +191,7 @@ async fn signing_in_takes_a_link_from_email_and_a_button_and_the_link_works_once
 #[tokio::test(flavor = "multi_thread")]
 async fn people_see_only_their_own_cases_unless_they_hold_a_viewing_role() {
     let running = start().await;
-    let case = running
-        .engine
-        .start("finansieringsansokan", application(), tomas(&running.engine), Channel::Api, None)
-        .await
-        .unwrap();
+    let case = application_case(&running).await;
     let page = format!("/arenden/{}", case.id);
     for (who, sees) in [(SOFIA, true), (PETER, true), (HELENA, false)] {
         let browser = signed_in(&running, who).await;
@@ -202,11 +207,7 @@ async fn people_see_only_their_own_cases_unless_they_hold_a_viewing_role() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_decision_from_the_task_list_needs_the_form_token_and_counts_once() {
     let running = start().await;
-    let case = running
-        .engine
-        .start("finansieringsansokan", application(), tomas(&running.engine), Channel::Api, None)
-        .await
-        .unwrap();
+    let case = application_case(&running).await;
     let task = case.tasks[0].id.clone();
     let sofia = signed_in(&running, SOFIA).await;
     let tasks = sofia.get("/uppgifter").await;
@@ -516,11 +517,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_process_page_shows_time_per_state_and_what_changed_between_versions() {
     let running = start().await;
-    let first = running
-        .engine
-        .start("finansieringsansokan", application(), tomas(&running.engine), Channel::Api, None)
-        .await
-        .unwrap();
+    let first = application_case(&running).await;
     // The process owner renames a state; the next case runs on the new version.
     let folder = tempfile::tempdir().unwrap();
     copy_dir(&crate::root().join("workflows"), folder.path());
@@ -530,11 +527,7 @@ async fn a_process_page_shows_time_per_state_and_what_changed_between_versions()
     std::fs::write(&file, text.replace("Komplettera ansökan", "Komplettera din ansökan")).unwrap();
     let project = beslut_engine::project::Project::load(folder.path()).unwrap();
     assert_eq!(running.engine.reload(project), Some(Vec::new()), "the edited folder is valid");
-    let second = running
-        .engine
-        .start("finansieringsansokan", application(), tomas(&running.engine), Channel::Api, None)
-        .await
-        .unwrap();
+    let second = application_case(&running).await;
     assert_ne!(first.definition_hash, second.definition_hash);
 
     let owner = signed_in(&running, PETER).await;

@@ -510,36 +510,13 @@ async fn decide(
             mark_used(&state, &found.hash).await;
             receipt(&found, action)
         }
-        Err(Error::Rejected(runtime::Error::InvalidData(problems))) => {
-            let errors: Vec<(String, String)> = problems
-                .into_iter()
-                .map(|p| (p.field, if lang == Lang::En { p.message.en } else { p.message.sv }))
-                .collect();
-            confirmation(&state, &found, &token, &values, comment, &errors)
-        }
-        Err(Error::Rejected(runtime::Error::CommentRequired)) => {
-            let message = tr(
-                lang,
-                "Skriv en kommentar: den krävs för det här beslutet.",
-                "Write a comment: this decision requires one.",
-            );
-            confirmation(&state, &found, &token, &values, comment, &[("comment".into(), message.into())])
-        }
         Err(Error::Rejected(runtime::Error::FrameExceeded { left, .. })) => {
-            let body = format!(
-                "<h1>{}</h1><p>{}</p>",
-                tr(lang, "Ramen räcker inte", "The frame is not enough"),
-                esc(&format!(
-                    "{} {} kr.",
-                    tr(
-                        lang,
-                        "Beslutet ryms inte i portföljens ram. Kvar av ramen:",
-                        "The decision does not fit the portfolio's frame. Left:"
-                    ),
-                    crate::mail::group_thousands(left as f64 / 100.0)
-                ))
-            );
-            page(StatusCode::CONFLICT, lang, tr(lang, "Ramen räcker inte", "The frame is not enough"), &body)
+            let heading = tr(lang, "Ramen räcker inte", "The frame is not enough");
+            let body = format!("<h1>{heading}</h1><p>{}</p>", esc(&frame_exceeded(left, lang)));
+            page(StatusCode::CONFLICT, lang, heading, &body)
+        }
+        Err(Error::Rejected(e)) if let Some(errors) = field_errors(&e, lang) => {
+            confirmation(&state, &found, &token, &values, comment, &errors)
         }
         Err(_) => match find(&state, &token, &client(&addr)).await {
             // Someone else decided at the same moment, or the task moved on.
@@ -547,6 +524,43 @@ async fn decide(
             Ok(_) => refused(&token, Refusal::Broken),
         },
     }
+}
+
+/// The messages a refused decision or start shows next to its fields (`""` is the form as a
+/// whole), in the reader's language; None for refusals that need a page of their own.
+pub fn field_errors(error: &runtime::Error, lang: Lang) -> Option<Vec<(String, String)>> {
+    match error {
+        runtime::Error::InvalidData(problems) => Some(
+            problems
+                .iter()
+                .map(|p| (p.field.clone(), if lang == Lang::En { p.message.en.clone() } else { p.message.sv.clone() }))
+                .collect(),
+        ),
+        runtime::Error::CommentRequired => Some(vec![(
+            "comment".into(),
+            tr(
+                lang,
+                "Skriv en kommentar: den krävs för det här beslutet.",
+                "Write a comment: this decision requires one.",
+            )
+            .into(),
+        )]),
+        runtime::Error::FrameExceeded { left, .. } => Some(vec![(String::new(), frame_exceeded(*left, lang))]),
+        _ => None,
+    }
+}
+
+/// Why a grant does not fit, with what is left of the frame.
+pub fn frame_exceeded(left: i64, lang: Lang) -> String {
+    format!(
+        "{} {} kr.",
+        tr(
+            lang,
+            "Beslutet ryms inte i portföljens ram. Kvar av ramen:",
+            "The decision does not fit the portfolio's frame. Left:"
+        ),
+        crate::mail::group_thousands(left as f64 / 100.0)
+    )
 }
 
 /// The posted form fields of the action, as the engine takes them.

@@ -95,12 +95,6 @@ fn hash(token: &str) -> String {
     hex::encode(sha2::Sha256::digest(token.as_bytes()))
 }
 
-fn random_hex() -> String {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the operating system's random source");
-    hex::encode(bytes)
-}
-
 /// The person with this address, if in the directory.
 fn person_by_email(state: &AppState, email: &str) -> Option<Person> {
     state.engine.project().directory.people.iter().find(|p| p.email.eq_ignore_ascii_case(email)).cloned()
@@ -141,13 +135,13 @@ impl FromRequestParts<AppState> for Viewer {
 /// that carries it. Every sign-in method (the email link today, OIDC or SAML later) ends here.
 pub async fn establish(state: &AppState, email: &str, method: &str) -> Result<HeaderValue, String> {
     let who = person_by_email(state, email).map_or_else(|| email.to_lowercase(), |p| p.id);
-    let token = random_hex();
+    let token = view::random_hex(32);
     let now = millis(state.engine.now());
     let session = web_store::Session {
         who,
         email: email.to_string(),
         method: method.into(),
-        csrf: random_hex(),
+        csrf: view::random_hex(32),
         expires_at: now + SESSION_SECONDS * 1000,
     };
     let mut tx = state.engine.store.begin().await.map_err(|e| e.to_string())?;

@@ -11,8 +11,7 @@ use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use beslut_engine::definition::model::{Definition, Field, FieldType};
-use beslut_engine::diagnostic::Lang;
-use beslut_engine::runtime::{self, Channel};
+use beslut_engine::runtime::Channel;
 use beslut_engine::service::Error;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -134,11 +133,7 @@ async fn start(
     let key = format!("web:{}:start:{once}", viewer.who);
     match state.engine.start(&workflow, values.clone(), starter, Channel::Web, Some(&key)).await {
         Ok(case) => view::see_other(&format!("/arenden/{}?startat=1", case.id)),
-        Err(Error::Rejected(runtime::Error::InvalidData(problems))) => {
-            let errors: Vec<(String, String)> = problems
-                .into_iter()
-                .map(|p| (p.field, if lang == Lang::En { p.message.en } else { p.message.sv }))
-                .collect();
+        Err(Error::Rejected(e)) if let Some(errors) = super::decide::field_errors(&e, lang) => {
             page(&state, &viewer, &def, &values, &errors, &view::once())
         }
         Err(e) => {

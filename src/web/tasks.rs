@@ -89,7 +89,8 @@ async fn list(State(state): State<AppState>, viewer: Viewer, uri: Uri) -> Respon
 async fn rows(state: &AppState, viewer: &Viewer, held: &[cases::Held], away: Option<&str>) -> Vec<Value> {
     let lang = viewer.lang;
     let now = millis(state.engine.now());
-    let directory = state.engine.project().directory.clone();
+    let project = state.engine.project();
+    let directory = &project.directory;
     let mut seen: Vec<(String, String)> = Vec::new();
     let mut rows = Vec::new();
     for h in held {
@@ -198,6 +199,23 @@ async fn decidable(
 }
 
 /// The confirmation page: what is decided, the action's form and comment, one button.
+/// A refusal the engine gave that the page cannot place at a field.
+fn failed(viewer: &Viewer, error: &runtime::Error) -> Response {
+    let lang = viewer.lang;
+    tracing::warn!(code = error.code(), error = %error, "a decision from the task list was refused");
+    view::message(
+        StatusCode::CONFLICT,
+        &Frame::of(viewer, "/uppgifter"),
+        tr(lang, "Beslutet kunde inte registreras", "The decision could not be recorded"),
+        tr(
+            lang,
+            "Inget är beslutat. Öppna uppgiften igen från listan.",
+            "Nothing was decided. Open the task again from the list.",
+        ),
+        Some(("/uppgifter", tr(lang, "Till mina uppgifter", "Back to my tasks"))),
+    )
+}
+
 fn confirmation(
     state: &AppState,
     viewer: &Viewer,
@@ -288,49 +306,28 @@ async fn decide(
     };
     // The page's own random key: a double click or a resent POST returns the first result.
     let key = format!("web:{}:{}:{once}", viewer.who, d.case.id);
-    let errors: Vec<(String, String)> =
-        match state.engine.execute(&d.case.id, command, Channel::Web, origin, Some(&key)).await {
-            Ok(_) => return view::see_other(&format!("/arenden/{}?beslutat={}", d.case.id, d.task.id)),
-            Err(Error::Rejected(runtime::Error::InvalidData(problems))) => problems
-                .into_iter()
-                .map(|p| (p.field, if lang == Lang::En { p.message.en } else { p.message.sv }))
-                .collect(),
-            Err(Error::Rejected(runtime::Error::CommentRequired)) => {
-                vec![(
-                    "comment".into(),
-                    tr(
-                        lang,
-                        "Skriv en kommentar: den krävs för det här beslutet.",
-                        "Write a comment: this decision requires one.",
-                    )
-                    .into(),
-                )]
+    let errors = match state.engine.execute(&d.case.id, command, Channel::Web, origin, Some(&key)).await {
+        Ok(_) => return view::see_other(&format!("/arenden/{}?beslutat={}", d.case.id, d.task.id)),
+        Err(Error::Rejected(e)) => match super::decide::field_errors(&e, lang) {
+            Some(errors) => errors,
+            // Someone else decided at the same moment, or the task moved on: say so as the
+            // list would.
+            None => {
+                return match decidable(&state, &viewer, &case, &task, &action).await {
+                    Err(page) => page,
+                    Ok(_) => failed(&viewer, &e),
+                };
             }
-            Err(Error::Rejected(runtime::Error::FrameExceeded { left, .. })) => {
-                let text = format!(
-                    "{} {} kr.",
-                    tr(
-                        lang,
-                        "Beslutet ryms inte i portföljens ram. Kvar av ramen:",
-                        "The decision does not fit the portfolio's frame. Left:"
-                    ),
-                    crate::mail::group_thousands(left as f64 / 100.0)
-                );
-                vec![(String::new(), text)]
-            }
-            Err(Error::Rejected(e)) => vec![(String::new(), e.to_string())],
-            Err(e) => {
-                tracing::error!(error = %e, "a decision from the task list failed");
-                vec![(
-                    String::new(),
-                    tr(
-                        lang,
-                        "Något gick fel; inget är beslutat. Försök igen.",
-                        "Something went wrong; nothing was decided. Try again.",
-                    )
-                    .into(),
-                )]
-            }
-        };
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "a decision from the task list failed");
+            let message = tr(
+                lang,
+                "Något gick fel; inget är beslutat. Försök igen.",
+                "Something went wrong; nothing was decided. Try again.",
+            );
+            vec![(String::new(), message.into())]
+        }
+    };
     confirmation(&state, &viewer, &d, &values, comment, &errors, &view::once())
 }

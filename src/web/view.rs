@@ -158,9 +158,14 @@ pub fn when(ms: i64, lang: Lang) -> String {
 
 /// A random key for one rendering of a form: posting it twice does the thing once.
 pub fn once() -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the operating system's random source");
-    hex::encode(bytes)
+    random_hex(16)
+}
+
+/// `bytes` random bytes from the operating system, in hex.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    getrandom::fill(&mut buffer).expect("the operating system's random source");
+    hex::encode(buffer)
 }
 
 /// The error message for `field`, as the paragraph placed above it (`e-<field>` is what the

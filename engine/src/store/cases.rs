@@ -131,10 +131,17 @@ async fn refresh_assignments(tx: &mut Tx, case: &Case) -> Result<(), StoreError>
                 .bind(task.deadline.map(millis))
                 .execute(&mut **tx)
                 .await?;
-            let who = a.party.person.clone().unwrap_or_else(|| a.party.email.to_lowercase());
-            involve(tx, &case.id, &who).await?;
         }
     }
+    // Whoever holds a task now takes part in the case from now on: one statement, the same
+    // derivation as the migration's backfill.
+    sqlx::query(
+        "INSERT INTO case_people (case_id, who) SELECT DISTINCT case_id, COALESCE(person, email) FROM assignments \
+         WHERE case_id = $1 ON CONFLICT DO NOTHING",
+    )
+    .bind(&case.id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -189,6 +189,8 @@ pub struct CaseQuery {
     pub to: Option<String>,
     /// Words in the title or the case number.
     pub q: Option<String>,
+    /// The förvaltning id of the case's `forvaltning` field, e.g. `sbf`.
+    pub forvaltning: Option<String>,
     /// 1–200, default 50.
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
@@ -255,6 +257,7 @@ pub async fn list(
         text: q.q.filter(|t| !t.trim().is_empty()),
         after: q.cursor.as_deref().map(decode_cursor).transpose()?,
         limit: limit + 1,
+        forvaltning: q.forvaltning.filter(|f| !f.trim().is_empty()),
         ..Default::default()
     };
     let mut rows = cases::search(&state.engine.store.pool, &filter).await.map_err(Problem::internal)?;

@@ -399,6 +399,11 @@ async fn the_api_checks_tokens_scopes_and_input_and_pages_with_a_cursor() {
     assert_eq!(seen.len(), 4, "every case once across pages: {seen:?}");
     seen.dedup();
     assert_eq!(seen.len(), 4);
+    let forvaltning = data["forvaltning"].as_str().unwrap().to_string();
+    for (filter, expected) in [(forvaltning.as_str(), 4), ("finns-inte", 0)] {
+        let (_, page) = f.api("GET", &format!("/api/v1/cases?forvaltning={filter}"), Some(&reader), None).await;
+        assert_eq!(page["items"].as_array().unwrap().len(), expected, "by förvaltning {filter}: {page}");
+    }
 
     let bad = [
         ("GET", "/api/v1/cases?limit=0", None),

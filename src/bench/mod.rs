@@ -35,11 +35,51 @@ pub struct Options {
 }
 
 /// One line of the results.
-struct Figure {
-    what: String,
-    per_second: f64,
-    /// The limit it is compared with, and the target ratio.
-    against: Option<(String, f64, f64)>,
+pub(crate) struct Figure {
+    pub what: String,
+    /// The measured value, in `unit`.
+    pub value: f64,
+    pub unit: &'static str,
+    pub target: Target,
+    /// Anything else worth reading beside the figure (latencies, sizes).
+    pub note: String,
+}
+
+/// What a figure is judged against.
+pub(crate) enum Target {
+    /// A limit itself, or a figure recorded without a target.
+    None,
+    /// At least `ratio` times the limit `name`, measured in the same run at `limit`.
+    Ratio { name: String, limit: f64, ratio: f64 },
+    /// At least this many `unit`.
+    AtLeast(f64),
+    /// At most this many `unit`.
+    AtMost(f64),
+}
+
+impl Figure {
+    pub fn limit(what: impl Into<String>, per_second: f64) -> Figure {
+        Figure { what: what.into(), value: per_second, unit: "/s", target: Target::None, note: "(the limit)".into() }
+    }
+
+    pub fn new(what: impl Into<String>, value: f64, unit: &'static str, target: Target) -> Figure {
+        Figure { what: what.into(), value, unit, target, note: String::new() }
+    }
+
+    pub fn with_note(mut self, note: impl Into<String>) -> Figure {
+        self.note = note.into();
+        self
+    }
+
+    /// Whether the target is met; a figure without one always is.
+    pub fn met(&self) -> bool {
+        match &self.target {
+            Target::None => true,
+            Target::Ratio { limit, ratio, .. } => self.value / limit >= *ratio,
+            Target::AtLeast(v) => self.value >= *v,
+            Target::AtMost(v) => self.value <= *v,
+        }
+    }
 }
 
 pub fn command(options: &Options) -> Result<bool, String> {
@@ -47,58 +87,66 @@ pub fn command(options: &Options) -> Result<bool, String> {
     runtime.block_on(run(options))
 }
 
-fn step(n: usize, of: usize, what: &str) {
-    eprintln!("[{n}/{of}] {what} …");
+/// Prints which step runs, for a person watching a long run.
+pub(crate) fn step(what: &str) {
+    eprintln!("beslut bench: {what} …");
 }
 
 async fn run(options: &Options) -> Result<bool, String> {
     std::fs::create_dir_all(&options.data_dir).map_err(|e| format!("{}: {e}", options.data_dir.display()))?;
-    let steps = if options.postgres.is_some() { 6 } else { 3 };
     let mut figures = Vec::new();
-
-    step(1, steps, "SQLite: raw single-row durable commits");
-    let raw_sqlite = sqlite_raw(&options.data_dir, options.seconds).await?;
-    figures.push(Figure {
-        what: "SQLite raw single-row commits, 1 client".into(),
-        per_second: raw_sqlite,
-        against: None,
-    });
-    for (n, concurrency) in [(2, 1), (3, 32)] {
-        step(n, steps, &format!("engine on SQLite, concurrency {concurrency}"));
-        let store = fresh_sqlite(&options.data_dir, &format!("engine-{concurrency}")).await?;
-        let rate = engine_decisions(store, &options.workflows, options.decisions, concurrency).await?;
-        let target = if concurrency == 1 { 0.7 } else { 2.0 };
-        figures.push(Figure {
-            what: format!("engine decisions on SQLite, concurrency {concurrency}"),
-            per_second: rate,
-            against: Some(("SQLite raw".into(), raw_sqlite, target)),
-        });
-    }
-    if let Some(url) = &options.postgres {
-        let url = fresh_postgres(url).await?;
-        step(4, steps, "PostgreSQL: raw 3-statement transactions, 8 clients");
-        let raw_pg = postgres_raw(&url, 8, options.seconds).await?;
-        figures.push(Figure {
-            what: "PostgreSQL raw 3-statement transactions, 8 clients".into(),
-            per_second: raw_pg,
-            against: None,
-        });
-        for (n, concurrency) in [(5, 8), (6, 32)] {
-            step(n, steps, &format!("engine on PostgreSQL, concurrency {concurrency}"));
-            let store = Store::connect(&url).await.map_err(|e| e.to_string())?;
-            let rate = engine_decisions(store, &options.workflows, options.decisions, concurrency).await?;
-            figures.push(Figure {
-                what: format!("engine decisions on PostgreSQL, concurrency {concurrency}"),
-                per_second: rate,
-                against: (concurrency == 8).then(|| ("PostgreSQL raw, 8 clients".into(), raw_pg, 1.0)),
-            });
-        }
-    }
+    let raw_sqlite = engine_figures(options, &mut figures).await?;
+    let _ = raw_sqlite;
+    // [http] HTTP approvals through `beslut serve`.
+    // [email] Email delivery to a local SMTP server.
+    // [scale] The scale run.
     let report = report(&figures, options);
     println!("{}", table(&figures));
     std::fs::write(&options.out, report).map_err(|e| format!("{}: {e}", options.out.display()))?;
     eprintln!("beslut: resultaten finns i {}", options.out.display());
-    Ok(figures.iter().all(|f| f.against.as_ref().is_none_or(|(_, limit, target)| f.per_second / limit >= *target)))
+    Ok(figures.iter().all(Figure::met))
+}
+
+/// The raw limits and the engine's decisions; returns the raw SQLite commit rate, which later
+/// figures are compared with.
+async fn engine_figures(options: &Options, figures: &mut Vec<Figure>) -> Result<f64, String> {
+    step("SQLite: raw single-row durable commits");
+    let raw_sqlite = sqlite_raw(&options.data_dir, options.seconds).await?;
+    figures.push(Figure::limit("SQLite raw single-row commits, 1 client", raw_sqlite));
+    for concurrency in [1, 32] {
+        step(&format!("engine on SQLite, concurrency {concurrency}"));
+        let store = fresh_sqlite(&options.data_dir, &format!("engine-{concurrency}")).await?;
+        let rate = engine_decisions(store, &options.workflows, options.decisions, concurrency).await?;
+        let ratio = if concurrency == 1 { 0.7 } else { 2.0 };
+        figures.push(Figure::new(
+            format!("engine decisions on SQLite, concurrency {concurrency}"),
+            rate,
+            "/s",
+            Target::Ratio { name: "SQLite raw".into(), limit: raw_sqlite, ratio },
+        ));
+    }
+    let Some(url) = &options.postgres else { return Ok(raw_sqlite) };
+    let url = fresh_postgres(url).await?;
+    step("PostgreSQL: raw 3-statement transactions, 8 clients");
+    let raw_pg = postgres_raw(&url, 8, options.seconds).await?;
+    figures.push(Figure::limit("PostgreSQL raw 3-statement transactions, 8 clients", raw_pg));
+    for concurrency in [1, 8, 32] {
+        step(&format!("engine on PostgreSQL, concurrency {concurrency}"));
+        let store = Store::connect(&url).await.map_err(|e| e.to_string())?;
+        let rate = engine_decisions(store, &options.workflows, options.decisions, concurrency).await?;
+        let target = if concurrency == 8 {
+            Target::Ratio { name: "PostgreSQL raw, 8 clients".into(), limit: raw_pg, ratio: 1.0 }
+        } else {
+            Target::None
+        };
+        figures.push(Figure::new(
+            format!("engine decisions on PostgreSQL, concurrency {concurrency}"),
+            rate,
+            "/s",
+            target,
+        ));
+    }
+    Ok(raw_sqlite)
 }
 
 /// A new SQLite file under `dir`, named `name`.
@@ -249,25 +297,33 @@ async fn engine_decisions(store: Store, workflows: &Path, count: usize, concurre
 
 fn table(figures: &[Figure]) -> String {
     let mut out = String::from(
-        "| measurement | per second | compared with | ratio | target | met |\n|---|---:|---|---:|---:|---|\n",
+        "| measurement | figure | compared with | ratio | target | met | notes |\n|---|---:|---|---:|---:|---|---|\n",
     );
     for f in figures {
-        match &f.against {
-            Some((name, limit, target)) => {
-                let ratio = f.per_second / limit;
-                let met = if ratio >= *target { "yes" } else { "**no**" };
-                out.push_str(&format!(
-                    "| {} | {:.0} | {name} ({limit:.0}/s) | {ratio:.2} | ≥ {target} | {met} |\n",
-                    f.what, f.per_second
-                ));
+        let value = format!("{} {}", round(f.value), f.unit).replace(" /s", "/s");
+        let met = if f.met() { "yes" } else { "**no**" };
+        let (against, ratio, target, met) = match &f.target {
+            Target::None => (String::new(), String::new(), String::new(), ""),
+            Target::Ratio { name, limit, ratio } => {
+                (format!("{name} ({}/s)", round(*limit)), format!("{:.2}", f.value / limit), format!("≥ {ratio}"), met)
             }
-            None if f.what.contains(" raw ") => {
-                out.push_str(&format!("| {} | {:.0} | (the limit) | | | |\n", f.what, f.per_second))
-            }
-            None => out.push_str(&format!("| {} | {:.0} | – | | | |\n", f.what, f.per_second)),
-        }
+            Target::AtLeast(v) => (String::new(), String::new(), format!("≥ {} {}", round(*v), f.unit), met),
+            Target::AtMost(v) => (String::new(), String::new(), format!("≤ {} {}", round(*v), f.unit), met),
+        };
+        out.push_str(&format!("| {} | {value} | {against} | {ratio} | {target} | {met} | {} |\n", f.what, f.note));
     }
     out
+}
+
+/// A figure as people read it: whole numbers from 100 up, else three significant digits.
+fn round(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
 }
 
 fn machine() -> String {

@@ -61,6 +61,7 @@ pub fn describe(error: &Error) -> String {
         Error::Conflict => "ärendet ändrades av någon annan samtidigt; försök igen".into(),
         Error::BadPayload(why) => format!("webhookens innehåll passar inte arbetsflödet: {why}"),
         Error::Store(e) => format!("databasfel: {e}"),
+        Error::Unavailable(e) => format!("databasen går inte att nå just nu ({e}); försök igen om en stund"),
         Error::Rejected(R::InvalidData(problems)) => {
             let lines: Vec<String> = problems.iter().map(|p| format!("  {}: {}", p.field, p.message.sv)).collect();
             format!("uppgifterna är inte giltiga:\n{}", lines.join("\n"))

@@ -9,7 +9,7 @@ use cel::common::ast::Expr;
 use cel::parser::Expression as IdedExpr;
 use cel::{Context, ExecutionError, Program, Value};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// Where and why an expression does not parse: column (1-based, in the expression), the
 /// offending text, and the parser's reason.
@@ -56,6 +56,31 @@ impl Problem {
 }
 
 /// Compiles an expression.
+/// A context with CEL's standard library and no variables. The library is built once: building
+/// it costs more than most evaluations.
+pub fn context<'a>() -> Context<'a, 'a> {
+    static STDLIB: LazyLock<Arc<cel::Env>> = LazyLock::new(|| Arc::new(cel::Env::stdlib()));
+    Context::with_env(STDLIB.clone())
+}
+
+/// The compiled program of `source`, parsed once per process: a workflow has a few dozen
+/// expressions, evaluated on every decision.
+pub fn cached(source: &str) -> Result<Arc<Program>, SyntaxError> {
+    static PROGRAMS: LazyLock<Mutex<HashMap<String, Arc<Program>>>> = LazyLock::new(Mutex::default);
+    // Sources come from workflow files; the bound only guards against a flood of edits.
+    const MOST: usize = 10_000;
+    if let Some(program) = PROGRAMS.lock().unwrap_or_else(|p| p.into_inner()).get(source) {
+        return Ok(program.clone());
+    }
+    let program = Arc::new(compile(source)?);
+    let mut programs = PROGRAMS.lock().unwrap_or_else(|p| p.into_inner());
+    if programs.len() >= MOST {
+        programs.clear();
+    }
+    programs.insert(source.to_string(), program.clone());
+    Ok(program)
+}
+
 pub fn compile(source: &str) -> Result<Program, SyntaxError> {
     // The cel parser panics on some malformed inputs; a process owner's typo must not crash check.
     let result = std::panic::catch_unwind(|| Program::compile(source));
@@ -171,7 +196,7 @@ fn mismatch(error: &ExecutionError) -> Option<Mismatch> {
 
 /// Evaluates with sample values for every field, booleans set to `flag`.
 pub fn trial(program: &Program, fields: &[&Field], extra: &[(&str, Value)], flag: bool) -> Trial {
-    let mut context = Context::default();
+    let mut context = context();
     for field in fields {
         context.add_variable_from_value(field.id.clone(), sample(field, flag));
     }
@@ -245,8 +270,8 @@ fn case_sample() -> Value {
 /// Evaluates `source` with the given variables (JSON), for places outside a case, such as a
 /// webhook's mapping from its payload to case data.
 pub fn evaluate(source: &str, vars: &[(&str, serde_json::Value)]) -> Result<serde_json::Value, String> {
-    let program = compile(source).map_err(|e| format!("`{source}`: {:?}", e.problem))?;
-    let mut context = cel::Context::default();
+    let program = cached(source).map_err(|e| format!("`{source}`: {:?}", e.problem))?;
+    let mut context = context();
     for (name, value) in vars {
         context.add_variable_from_value(*name, from_json(value));
     }

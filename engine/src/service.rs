@@ -6,10 +6,14 @@ use crate::definition::model::Definition;
 use crate::diagnostic::Report;
 use crate::project::Project;
 use crate::runtime::{self, Case, Channel, Command, Effect, Envelope, Party, Transition, World};
+use crate::store::audit::Chain;
 use crate::store::{self, Store, StoreError, Tx, audit, cases, effects, millis};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+mod batch;
+use batch::Step;
 
 /// Why the engine refused or failed a request.
 #[derive(Debug, thiserror::Error)]
@@ -26,8 +30,27 @@ pub enum Error {
     /// A webhook's body does not give what the workflow's `webhook` mapping needs.
     #[error("the webhook body does not fit the workflow: {0}")]
     BadPayload(String),
+    /// The database could not begin or commit the change; nothing of it is saved. Worth
+    /// repeating shortly (with the same idempotency key, where there is one).
+    #[error("the database is not available just now ({0}); try again shortly")]
+    Unavailable(String),
     #[error(transparent)]
     Store(StoreError),
+}
+
+impl Error {
+    /// Whether the database was out of reach (down, restarting, every connection busy), so
+    /// that nothing was saved and the same request may be repeated shortly.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Unavailable(_) => true,
+            Error::Store(StoreError::Database(e)) => matches!(
+                e,
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
+            ),
+            _ => false,
+        }
+    }
 }
 
 impl From<StoreError> for Error {
@@ -60,8 +83,9 @@ const ATTEMPTS: usize = 5;
 /// scenario runs.
 pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
 
-/// The running engine: a store and the workflows folder.
-pub struct Engine {
+/// What every request reads: the store, the workflows folder, the definitions and the clock.
+/// [`Engine`] shares it with its commit tasks.
+pub struct Core {
     pub store: Store,
     /// The workflows folder as last loaded; swapped whole by [`Engine::reload`].
     project: std::sync::RwLock<Arc<Project>>,
@@ -73,24 +97,94 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(store: Store, project: Project) -> Engine {
+        let lanes = match store.backend {
+            // SQLite has one writer: one lane gathers every decision into one commit.
+            store::Backend::Sqlite => 1,
+            // PostgreSQL commits in parallel; cases are spread over lanes by id, so a case's
+            // commands stay in order and never conflict with each other across lanes.
+            store::Backend::Postgres => 8,
+        };
+        Engine { core: Arc::new(Core::new(store, project)), commits: Arc::new(batch::Lanes::new(lanes)) }
+    }
+
+    /// The same engine reading time from `clock`. Call it before the engine is shared.
+    pub fn with_clock(mut self, clock: Clock) -> Engine {
+        let core = Arc::get_mut(&mut self.core).expect("with_clock is called before the engine is shared");
+        core.clock = clock;
+        self
+    }
+
+    /// Applies a command to a case and returns the case once the change is durable. Commands
+    /// that arrive while a commit is under way are committed together in the next one (group
+    /// commit); each is still applied to the case as its predecessor left it, and each gets its
+    /// own result.
+    pub async fn execute(
+        &self,
+        case_id: &str,
+        command: Command,
+        channel: Channel,
+        origin: Map<String, Value>,
+        key: Option<&str>,
+    ) -> Result<Case, Error> {
+        let job = batch::Job::new(case_id, command, channel, origin, key);
+        self.commits.submit(&self.core, job).await
+    }
+
+    /// Delivers a signal to the open case waiting for `name` under `key`. With an idempotency
+    /// key, a repeat returns the first result even after the case moved on.
+    pub async fn signal(
+        &self,
+        name: &str,
+        key: &str,
+        payload: Value,
+        channel: Channel,
+        origin: Map<String, Value>,
+        idempotency: Option<&str>,
+    ) -> Result<Case, Error> {
+        if idempotency.is_some() {
+            let mut tx = self.store.pool.begin().await.map_err(StoreError::from)?;
+            let first = self.replay(&mut tx, idempotency).await?;
+            tx.rollback().await.map_err(StoreError::from)?;
+            if let Some(case) = first {
+                return Ok(case);
+            }
+        }
+        let id = cases::waiting_for(&self.store.pool, name, key).await?;
+        let id = id.ok_or(Error::Rejected(runtime::Error::NotWaiting))?;
+        let command = Command::Signal { name: name.into(), payload };
+        self.execute(&id, command, channel, origin, idempotency).await
+    }
+}
+
+/// The running engine: what requests read ([`Core`], reached through `Deref`) and the lanes
+/// that group concurrent commands into shared commits.
+pub struct Engine {
+    core: Arc<Core>,
+    commits: Arc<batch::Lanes>,
+}
+
+impl std::ops::Deref for Engine {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl Core {
+    fn new(store: Store, project: Project) -> Core {
         // The current versions are shared from the start, so commands never copy a definition.
         let current = project
             .workflows
             .iter()
             .filter_map(|w| w.definition.as_ref().map(|d| ((w.id.clone(), w.hash.clone()), Arc::new(d.clone()))))
             .collect();
-        Engine {
+        Core {
             store,
             project: std::sync::RwLock::new(Arc::new(project)),
             versions: Mutex::new(current),
             clock: Arc::new(jiff::Timestamp::now),
         }
-    }
-
-    /// The same engine reading time from `clock`.
-    pub fn with_clock(mut self, clock: Clock) -> Engine {
-        self.clock = clock;
-        self
     }
 
     pub fn now(&self) -> jiff::Timestamp {
@@ -136,31 +230,6 @@ impl Engine {
         self.remember(&mut tx, key, &case).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(case)
-    }
-
-    /// Delivers a signal to the open case waiting for `name` under `key`. With an idempotency
-    /// key, a repeat returns the first result even after the case moved on.
-    pub async fn signal(
-        &self,
-        name: &str,
-        key: &str,
-        payload: Value,
-        channel: Channel,
-        origin: Map<String, Value>,
-        idempotency: Option<&str>,
-    ) -> Result<Case, Error> {
-        if idempotency.is_some() {
-            let mut tx = self.store.pool.begin().await.map_err(StoreError::from)?;
-            let first = self.replay(&mut tx, idempotency).await?;
-            tx.rollback().await.map_err(StoreError::from)?;
-            if let Some(case) = first {
-                return Ok(case);
-            }
-        }
-        let id = cases::waiting_for(&self.store.pool, name, key).await?;
-        let id = id.ok_or(Error::Rejected(runtime::Error::NotWaiting))?;
-        let command = Command::Signal { name: name.into(), payload };
-        self.execute(&id, command, channel, origin, idempotency).await
     }
 
     /// Who `who` is: a person of the directory by id, or an outside email address; `None`
@@ -234,44 +303,8 @@ impl Engine {
         Ok(transition.case)
     }
 
-    /// Applies a command to a case, retrying when another writer got there first.
-    pub async fn execute(
-        &self,
-        case_id: &str,
-        command: Command,
-        channel: Channel,
-        origin: Map<String, Value>,
-        key: Option<&str>,
-    ) -> Result<Case, Error> {
-        let mut last = Error::Conflict;
-        for _ in 0..ATTEMPTS {
-            match self.execute_once(case_id, &command, channel, &origin, key).await {
-                Err(Error::Conflict) => last = Error::Conflict,
-                other => return other,
-            }
-        }
-        Err(last)
-    }
-
-    async fn execute_once(
-        &self,
-        case_id: &str,
-        command: &Command,
-        channel: Channel,
-        origin: &Map<String, Value>,
-        key: Option<&str>,
-    ) -> Result<Case, Error> {
-        let mut tx = self.store.begin().await?;
-        if let Some(case) = self.replay(&mut tx, key).await? {
-            return Ok(case);
-        }
-        let case = self.apply_in(&mut tx, case_id, command, channel, origin).await?;
-        self.remember(&mut tx, key, &case).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(case)
-    }
-
-    /// Loads, applies and writes inside the caller's transaction.
+    /// Loads, applies and writes inside the caller's transaction. A failure says whether it
+    /// left writes behind, so that a shared commit knows to roll back.
     async fn apply_in(
         &self,
         tx: &mut Tx,
@@ -279,22 +312,24 @@ impl Engine {
         command: &Command,
         channel: Channel,
         origin: &Map<String, Value>,
-    ) -> Result<Case, Error> {
+    ) -> Result<Case, Step> {
         let now = self.now();
         let project = self.project();
-        let case = cases::load(tx, case_id).await?.ok_or_else(|| Error::NoSuchCase(case_id.into()))?;
-        let def = self.definition(tx, &case.workflow, &case.definition_hash).await?;
+        let loaded = cases::load_for_write(tx, case_id).await.map_err(|e| Step::after_read(e.into()))?;
+        let (case, chain) = loaded.ok_or_else(|| Step::Clean(Error::NoSuchCase(case_id.into())))?;
+        let def = self.definition(tx, &case.workflow, &case.definition_hash).await.map_err(Step::after_read)?;
         let envelope = Envelope { command: command.clone(), channel, at: now, origin: origin.clone() };
         let transition = runtime::apply(
             &World { directory: &project.directory, frames: &project.frames },
             &def,
             Some(&case),
             &envelope,
-        )?;
+        )
+        .map_err(|e| Step::Clean(e.into()))?;
         if transition.is_noop(&case) {
             return Ok(case);
         }
-        self.write(tx, Some(&case), &transition, &def, now).await?;
+        self.write(tx, Some((&case, &chain)), &transition, &def, now).await.map_err(Step::Dirty)?;
         Ok(transition.case)
     }
 
@@ -354,14 +389,17 @@ impl Engine {
             }
             Effect::FinishParent { parent, case_id, outcome } => {
                 let command = Command::SubcaseFinished { case_id: case_id.clone(), outcome: *outcome };
-                self.apply_in(tx, &parent.case_id, &command, Channel::System, &Map::new()).await.map(|_| ())
+                self.apply_in(tx, &parent.case_id, &command, Channel::System, &Map::new())
+                    .await
+                    .map(|_| ())
+                    .map_err(Step::into_error)
             }
             _ => Ok(()),
         }
     }
 
     /// The case a repeated idempotency key produced the first time.
-    async fn replay(&self, tx: &mut Tx, key: Option<&str>) -> Result<Option<Case>, Error> {
+    pub(crate) async fn replay(&self, tx: &mut Tx, key: Option<&str>) -> Result<Option<Case>, Error> {
         let Some(key) = key else { return Ok(None) };
         let Some(result) = effects::seen(tx, key).await? else { return Ok(None) };
         let first: Value = store::from_json(&result)?;
@@ -369,7 +407,7 @@ impl Engine {
         Ok(cases::load(tx, id).await?)
     }
 
-    async fn remember(&self, tx: &mut Tx, key: Option<&str>, case: &Case) -> Result<(), Error> {
+    pub(crate) async fn remember(&self, tx: &mut Tx, key: Option<&str>, case: &Case) -> Result<(), Error> {
         if let Some(key) = key {
             let result = serde_json::json!({ "case_id": case.id, "version": case.version }).to_string();
             effects::remember(tx, key, &case.id, &result, millis(self.now())).await?;
@@ -415,7 +453,7 @@ impl Engine {
     async fn write(
         &self,
         tx: &mut Tx,
-        before: Option<&Case>,
+        before: Option<(&Case, &Chain)>,
         t: &Transition,
         def: &Definition,
         now: jiff::Timestamp,
@@ -437,27 +475,30 @@ impl Engine {
                 effects::record_reservation(tx, &case.id, effect, now_ms).await?;
             }
         }
-        match before {
-            None => cases::insert(tx, case, &title(def, case)).await?,
-            Some(b) => cases::update(tx, case, b.version).await?,
-        }
         let entries: Vec<runtime::AuditEntry> =
             t.effects.iter().filter_map(|e| if let Effect::Audit(a) = e { Some(a.clone()) } else { None }).collect();
-        audit::append(tx, &case.id, &entries).await?;
-        audit::set_head(tx, &case.id).await?;
+        let from = before.map_or_else(Chain::start, |(_, chain)| chain.clone());
+        let (rows, to) = audit::link(&case.id, &from, &entries);
+        // The case row goes first: its conditional update is what detects a concurrent writer,
+        // before any audit row could collide with theirs.
+        match before {
+            None => cases::insert(tx, case, &title(def, case), &to).await?,
+            Some((b, _)) => cases::update(tx, case, b.version, &from, &to).await?,
+        }
+        audit::insert(tx, &case.id, rows).await?;
+        let mut queued = Vec::new();
         for effect in &t.effects {
             match effect {
                 Effect::ScheduleTimer { key, at, timer } => effects::schedule(tx, key, &case.id, *at, timer).await?,
                 Effect::CancelTimer { key } => effects::cancel(tx, key).await?,
-                Effect::Notify { .. } => effects::enqueue(tx, &case.id, "email", effect, now_ms).await?,
-                Effect::Emit { .. } => effects::enqueue(tx, &case.id, "webhook", effect, now_ms).await?,
-                Effect::Call { .. } => effects::enqueue(tx, &case.id, "call", effect, now_ms).await?,
-                Effect::StartSubcase { .. } | Effect::FinishParent { .. } => {
-                    effects::enqueue(tx, &case.id, "internal", effect, now_ms).await?
-                }
+                Effect::Notify { .. } => queued.push(("email", effect)),
+                Effect::Emit { .. } => queued.push(("webhook", effect)),
+                Effect::Call { .. } => queued.push(("call", effect)),
+                Effect::StartSubcase { .. } | Effect::FinishParent { .. } => queued.push(("internal", effect)),
                 Effect::Reserve { .. } | Effect::Audit(_) => {}
             }
         }
+        effects::enqueue_all(tx, &case.id, &queued, now_ms).await?;
         Ok(())
     }
 
@@ -489,7 +530,8 @@ impl Engine {
     /// asked for from an expired link's page; false when the task is closed or no longer theirs.
     pub async fn resend_task_email(&self, case_id: &str, task_id: &str, recipient: &str) -> Result<bool, Error> {
         let mut tx = self.store.begin().await?;
-        let case = cases::load(&mut tx, case_id).await?.ok_or_else(|| Error::NoSuchCase(case_id.into()))?;
+        let (case, chain) =
+            cases::load_for_write(&mut tx, case_id).await?.ok_or_else(|| Error::NoSuchCase(case_id.into()))?;
         let Some(task) = case.task(task_id).filter(|t| t.is_open()) else { return Ok(false) };
         let Some(assignment) = task.assignment_of(recipient) else { return Ok(false) };
         let def = self.definition(&mut tx, &case.workflow, &case.definition_hash).await?;
@@ -512,8 +554,9 @@ impl Engine {
             what: "link.renewed".into(),
             detail: serde_json::json!({ "task": task_id }),
         };
-        audit::append(&mut tx, &case.id, &[entry]).await?;
-        audit::set_head(&mut tx, &case.id).await?;
+        let (rows, end) = audit::link(&case.id, &chain, &[entry]);
+        audit::advance(&mut tx, &case.id, &chain, &end).await?;
+        audit::insert(&mut tx, &case.id, rows).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(true)
     }
@@ -547,8 +590,9 @@ impl Engine {
         let project = self.project();
         for _ in 0..ATTEMPTS {
             let mut tx = self.store.begin().await?;
-            let case =
-                cases::load(&mut tx, &timer.case_id).await?.ok_or_else(|| Error::NoSuchCase(timer.case_id.clone()))?;
+            let (case, chain) = cases::load_for_write(&mut tx, &timer.case_id)
+                .await?
+                .ok_or_else(|| Error::NoSuchCase(timer.case_id.clone()))?;
             let def = self.definition(&mut tx, &case.workflow, &case.definition_hash).await?;
             let envelope = Envelope {
                 command: Command::Timer { timer: timer.timer.clone() },
@@ -564,7 +608,7 @@ impl Engine {
             )?;
             effects::cancel(&mut tx, &timer.key).await?;
             if !transition.is_noop(&case) {
-                match self.write(&mut tx, Some(&case), &transition, &def, now).await {
+                match self.write(&mut tx, Some((&case, &chain)), &transition, &def, now).await {
                     Err(Error::Conflict) => continue,
                     other => other?,
                 }

@@ -72,6 +72,19 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// The database is out of reach for a moment: nothing was saved, and the client may repeat
+    /// the request after `Retry-After` seconds.
+    pub fn unavailable(error: impl std::fmt::Display) -> Problem {
+        tracing::warn!(error = %error, "database unavailable");
+        Problem::new(503, "unavailable", "The service is unavailable for a moment; nothing was saved")
+            .detail(format!("{error}; repeat the request in {RETRY_AFTER_SECONDS} seconds"))
+    }
+}
+
+/// How long clients are asked to wait before repeating a request the database could not take.
+pub const RETRY_AFTER_SECONDS: u32 = 2;
+
 fn rand_id() -> u64 {
     let mut bytes = [0u8; 8];
     let _ = getrandom::fill(&mut bytes);
@@ -91,6 +104,9 @@ impl IntoResponse for Problem {
         };
         let mut response = (status, Json(document)).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
         response
     }
 }
@@ -104,7 +120,9 @@ impl From<Error> for Problem {
             Error::BadPayload(why) => {
                 Problem::new(422, "bad-payload", "The body does not fit the workflow").detail(why)
             }
+            e if e.is_unavailable() => Problem::unavailable(e),
             Error::Store(e) => Problem::internal(e),
+            Error::Unavailable(_) => unreachable!("is_unavailable covers it"),
             Error::Rejected(r) => rejected(r),
         }
     }

@@ -116,14 +116,17 @@ async fn engine_figures(options: &Options, figures: &mut Vec<Figure>) -> Result<
     for concurrency in [1, 32] {
         step(&format!("engine on SQLite, concurrency {concurrency}"));
         let store = fresh_sqlite(&options.data_dir, &format!("engine-{concurrency}")).await?;
-        let rate = engine_decisions(store, &options.workflows, options.decisions, concurrency).await?;
+        let (rate, cpu) = engine_decisions(store, &options.workflows, options.decisions, concurrency).await?;
         let ratio = if concurrency == 1 { 0.7 } else { 2.0 };
-        figures.push(Figure::new(
-            format!("engine decisions on SQLite, concurrency {concurrency}"),
-            rate,
-            "/s",
-            Target::Ratio { name: "SQLite raw".into(), limit: raw_sqlite, ratio },
-        ));
+        figures.push(
+            Figure::new(
+                format!("engine decisions on SQLite, concurrency {concurrency}"),
+                rate,
+                "/s",
+                Target::Ratio { name: "SQLite raw".into(), limit: raw_sqlite, ratio },
+            )
+            .with_note(cpu_note(cpu)),
+        );
     }
     let Some(url) = &options.postgres else { return Ok(raw_sqlite) };
     let url = fresh_postgres(url).await?;
@@ -133,18 +136,14 @@ async fn engine_figures(options: &Options, figures: &mut Vec<Figure>) -> Result<
     for concurrency in [1, 8, 32] {
         step(&format!("engine on PostgreSQL, concurrency {concurrency}"));
         let store = Store::connect(&url).await.map_err(|e| e.to_string())?;
-        let rate = engine_decisions(store, &options.workflows, options.decisions, concurrency).await?;
+        let (rate, cpu) = engine_decisions(store, &options.workflows, options.decisions, concurrency).await?;
         let target = if concurrency == 8 {
             Target::Ratio { name: "PostgreSQL raw, 8 clients".into(), limit: raw_pg, ratio: 1.0 }
         } else {
             Target::None
         };
-        figures.push(Figure::new(
-            format!("engine decisions on PostgreSQL, concurrency {concurrency}"),
-            rate,
-            "/s",
-            target,
-        ));
+        let what = format!("engine decisions on PostgreSQL, concurrency {concurrency}");
+        figures.push(Figure::new(what, rate, "/s", target).with_note(cpu_note(cpu)));
     }
     Ok(raw_sqlite)
 }
@@ -251,9 +250,31 @@ fn application() -> Map<String, Value> {
     data.as_object().cloned().unwrap_or_default()
 }
 
+/// CPU time (user and system, all threads) this process has used so far, from /proc.
+pub(crate) fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<u64> = rest.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
+    // utime and stime are fields 14 and 15 of the whole line, in clock ticks of 1/100 s.
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// The CPU a decision costs, which does not depend on how busy the machine is.
+fn cpu_note(per_decision: Duration) -> String {
+    format!("{} µs CPU per decision", per_decision.as_micros())
+}
+
 /// Starts `count` cases (not timed), then decides one task in each from `concurrency` workers:
-/// durable decisions per second, each acknowledged only after its commit.
-async fn engine_decisions(store: Store, workflows: &Path, count: usize, concurrency: usize) -> Result<f64, String> {
+/// durable decisions per second, each acknowledged only after its commit, and the CPU time
+/// this process spent per decision.
+async fn engine_decisions(
+    store: Store,
+    workflows: &Path,
+    count: usize,
+    concurrency: usize,
+) -> Result<(f64, Duration), String> {
     let project = Project::load(workflows).map_err(|e| e.to_string())?;
     let engine = Arc::new(Engine::new(store, project));
     let starter = engine.party("tomas-lindberg").ok_or("tomas-lindberg is not in the directory")?;
@@ -269,6 +290,7 @@ async fn engine_decisions(store: Store, workflows: &Path, count: usize, concurre
     }
     let work = Arc::new(work);
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu = cpu_time();
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency {
@@ -292,7 +314,8 @@ async fn engine_decisions(store: Store, workflows: &Path, count: usize, concurre
         w.await.map_err(|e| e.to_string())??;
     }
     let elapsed = started.elapsed().max(Duration::from_micros(1));
-    Ok(count as f64 / elapsed.as_secs_f64())
+    let cpu = (cpu_time().saturating_sub(cpu)) / count.max(1) as u32;
+    Ok((count as f64 / elapsed.as_secs_f64(), cpu))
 }
 
 fn table(figures: &[Figure]) -> String {

@@ -791,9 +791,9 @@ impl<'a> Run<'a> {
 
     /// Evaluates an expression over the case's data (fields without a value are `null`).
     fn eval(&self, source: &str, extra: &[(&str, cel::Value)]) -> Result<Value, Error> {
-        let program = expr::compile(source)
+        let program = expr::cached(source)
             .map_err(|e| Error::Expression { expr: source.into(), message: format!("{:?}", e.problem) })?;
-        let mut context = cel::Context::default();
+        let mut context = expr::context();
         for field in self.def.all_fields() {
             let value = self.case.data.get(&field.id).map_or(cel::Value::Null, expr::from_json);
             context.add_variable_from_value(field.id.clone(), value);

@@ -45,18 +45,38 @@ pub fn hash(e: &Hashed) -> String {
     hex::encode(h.finalize())
 }
 
-/// Appends entries to a case's chain.
-pub async fn append(tx: &mut Tx, case_id: &str, entries: &[AuditEntry]) -> Result<(), StoreError> {
-    if entries.is_empty() {
-        return Ok(());
+/// The end of a case's chain, as kept with the case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chain {
+    pub seq: i64,
+    pub head: String,
+}
+
+impl Chain {
+    /// Before a case's first entry.
+    pub fn start() -> Chain {
+        Chain { seq: 0, head: GENESIS.into() }
     }
-    let last = sqlx::query("SELECT seq, hash FROM audit WHERE case_id = $1 ORDER BY seq DESC LIMIT 1")
-        .bind(case_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let (mut seq, mut prev) = last.map_or((0, GENESIS.to_string()), |r| (r.get::<i64, _>(0), r.get::<String, _>(1)));
+}
+
+/// An entry ready to store: its fields as stored, and its place in the chain.
+pub struct Linked {
+    seq: i64,
+    at: i64,
+    actor: String,
+    channel: String,
+    what: String,
+    detail: String,
+    prev: String,
+    hash: String,
+}
+
+/// Hashes `entries` onto the end of `chain`: the rows to store and the chain's new end.
+pub fn link(case_id: &str, chain: &Chain, entries: &[AuditEntry]) -> (Vec<Linked>, Chain) {
+    let mut end = chain.clone();
+    let mut rows = Vec::with_capacity(entries.len());
     for entry in entries {
-        seq += 1;
+        let seq = end.seq + 1;
         let at = millis(entry.at);
         let channel = to_json(&entry.channel).trim_matches('"').to_string();
         let detail = to_json(&entry.detail);
@@ -68,24 +88,66 @@ pub async fn append(tx: &mut Tx, case_id: &str, entries: &[AuditEntry]) -> Resul
             channel: &channel,
             what: &entry.what,
             detail: &detail,
-            prev: &prev,
+            prev: &end.head,
         };
         let hash = hash(&fields);
-        sqlx::query(
-            "INSERT INTO audit (case_id, seq, at, actor, channel, what, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
+        let prev = std::mem::replace(&mut end.head, hash.clone());
+        end.seq = seq;
+        rows.push(Linked {
+            seq,
+            at,
+            actor: entry.actor.clone(),
+            channel,
+            what: entry.what.clone(),
+            detail,
+            prev,
+            hash,
+        });
+    }
+    (rows, end)
+}
+
+/// Stores linked entries in one statement. The caller moves the chain's end kept with the case
+/// in the same transaction, conditional on the end it linked to.
+pub async fn insert(tx: &mut Tx, case_id: &str, rows: Vec<Linked>) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = super::insert_many(
+        "INSERT INTO audit (case_id, seq, at, actor, channel, what, detail, prev_hash, hash)",
+        rows.len(),
+        9,
+        "",
+    );
+    let mut query = sqlx::query(sql);
+    for r in rows {
+        query = query
+            .bind(case_id)
+            .bind(r.seq)
+            .bind(r.at)
+            .bind(r.actor)
+            .bind(r.channel)
+            .bind(r.what)
+            .bind(r.detail)
+            .bind(r.prev)
+            .bind(r.hash);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Moves the chain's end kept with the case from `from` to `to`; a conflict when someone else
+/// appended in between.
+pub async fn advance(tx: &mut Tx, case_id: &str, from: &Chain, to: &Chain) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE cases SET audit_head = $1, audit_seq = $2 WHERE id = $3 AND audit_seq = $4")
+        .bind(&to.head)
+        .bind(to.seq)
         .bind(case_id)
-        .bind(seq)
-        .bind(at)
-        .bind(&entry.actor)
-        .bind(&channel)
-        .bind(&entry.what)
-        .bind(&detail)
-        .bind(&prev)
-        .bind(&hash)
+        .bind(from.seq)
         .execute(&mut **tx)
         .await?;
-        prev = hash;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Conflict);
     }
     Ok(())
 }
@@ -168,17 +230,6 @@ pub async fn verify(
         breaks.push(Break { seq: rows.len() as i64, problem: "the last entries are missing".into() });
     }
     Ok(breaks)
-}
-
-/// Remembers the newest hash with the case, after appending.
-pub async fn set_head(tx: &mut Tx, case_id: &str) -> Result<(), StoreError> {
-    let row = sqlx::query("SELECT hash FROM audit WHERE case_id = $1 ORDER BY seq DESC LIMIT 1")
-        .bind(case_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let head = row.map_or(GENESIS.to_string(), |r| r.get::<String, _>(0));
-    sqlx::query("UPDATE cases SET audit_head = $1 WHERE id = $2").bind(head).bind(case_id).execute(&mut **tx).await?;
-    Ok(())
 }
 
 /// The newest hash remembered with the case.

@@ -1,5 +1,6 @@
 //! Case rows, case numbers, workflow versions and the open-task index.
 
+use super::audit::Chain;
 use super::{StoreError, Tx, from_json, millis, to_json};
 use crate::runtime::{Case, Status};
 use sqlx::Row;
@@ -67,11 +68,12 @@ fn forvaltning(case: &Case) -> Option<&str> {
     case.data.get("forvaltning").and_then(|v| v.as_str())
 }
 
-pub async fn insert(tx: &mut Tx, case: &Case, title: &str) -> Result<(), StoreError> {
+/// Writes a new case whose audit chain ends at `chain`.
+pub async fn insert(tx: &mut Tx, case: &Case, title: &str, chain: &Chain) -> Result<(), StoreError> {
     let (status, outcome) = status_columns(case);
     sqlx::query(
-        "INSERT INTO cases (id, number, workflow, definition_hash, state, status, outcome, started_by, title, started_at, updated_at, version, wait_key, body, forvaltning) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        "INSERT INTO cases (id, number, workflow, definition_hash, state, status, outcome, started_by, title, started_at, updated_at, version, wait_key, body, forvaltning, audit_head, audit_seq) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(&case.id)
     .bind(&case.number)
@@ -88,18 +90,27 @@ pub async fn insert(tx: &mut Tx, case: &Case, title: &str) -> Result<(), StoreEr
     .bind(waiting_key(case))
     .bind(to_json(case))
     .bind(forvaltning(case))
+    .bind(&chain.head)
+    .bind(chain.seq)
     .execute(&mut **tx)
     .await?;
     involve(tx, &case.id, &starter(case).to_lowercase()).await?;
     refresh_assignments(tx, case).await
 }
 
-/// Writes a case if nobody wrote it since `expected_version` was read.
-pub async fn update(tx: &mut Tx, case: &Case, expected_version: i64) -> Result<(), StoreError> {
+/// Writes a case and the new end of its audit chain, if nobody wrote either since
+/// `expected_version` and the chain's end `from` were read.
+pub async fn update(
+    tx: &mut Tx,
+    case: &Case,
+    expected_version: i64,
+    from: &Chain,
+    to: &Chain,
+) -> Result<(), StoreError> {
     let (status, outcome) = status_columns(case);
     let done = sqlx::query(
         "UPDATE cases SET state = $1, status = $2, outcome = $3, updated_at = $4, version = $5, wait_key = $6, body = $7, \
-         forvaltning = $10 WHERE id = $8 AND version = $9",
+         forvaltning = $10, audit_head = $11, audit_seq = $12 WHERE id = $8 AND version = $9 AND audit_seq = $13",
     )
     .bind(&case.state)
     .bind(status)
@@ -111,6 +122,9 @@ pub async fn update(tx: &mut Tx, case: &Case, expected_version: i64) -> Result<(
     .bind(&case.id)
     .bind(expected_version)
     .bind(forvaltning(case))
+    .bind(&to.head)
+    .bind(to.seq)
+    .bind(from.seq)
     .execute(&mut **tx)
     .await?;
     if done.rows_affected() != 1 {
@@ -121,18 +135,26 @@ pub async fn update(tx: &mut Tx, case: &Case, expected_version: i64) -> Result<(
 
 async fn refresh_assignments(tx: &mut Tx, case: &Case) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM assignments WHERE case_id = $1").bind(&case.id).execute(&mut **tx).await?;
-    for task in case.open_tasks() {
-        for a in &task.assignees {
-            sqlx::query("INSERT INTO assignments (case_id, task_id, email, person, deadline) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
-                .bind(&case.id)
-                .bind(&task.id)
-                .bind(a.party.email.to_lowercase())
-                .bind(a.party.person.as_deref())
-                .bind(task.deadline.map(millis))
-                .execute(&mut **tx)
-                .await?;
-        }
+    let held: Vec<_> = case.open_tasks().flat_map(|task| task.assignees.iter().map(move |a| (task, a))).collect();
+    if held.is_empty() {
+        return Ok(());
     }
+    let sql = super::insert_many(
+        "INSERT INTO assignments (case_id, task_id, email, person, deadline)",
+        held.len(),
+        5,
+        "ON CONFLICT DO NOTHING",
+    );
+    let mut query = sqlx::query(sql);
+    for (task, a) in held {
+        query = query
+            .bind(&case.id)
+            .bind(&task.id)
+            .bind(a.party.email.to_lowercase())
+            .bind(a.party.person.as_deref())
+            .bind(task.deadline.map(millis));
+    }
+    query.execute(&mut **tx).await?;
     // Whoever holds a task now takes part in the case from now on: one statement, the same
     // derivation as the migration's backfill.
     sqlx::query(
@@ -153,6 +175,20 @@ async fn involve(tx: &mut Tx, case_id: &str, who: &str) -> Result<(), StoreError
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// A case by id or number, with the end of its audit chain, for a change to it.
+pub async fn load_for_write(tx: &mut Tx, id: &str) -> Result<Option<(Case, Chain)>, StoreError> {
+    let row = sqlx::query("SELECT body, audit_seq, audit_head FROM cases WHERE id = $1 OR number = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let case = from_json(&row.get::<String, _>(0))?;
+    let seq: i64 = row.get(1);
+    let head: String = row.get(2);
+    let chain = if seq == 0 { Chain::start() } else { Chain { seq, head } };
+    Ok(Some((case, chain)))
 }
 
 pub async fn load(tx: &mut Tx, id: &str) -> Result<Option<Case>, StoreError> {

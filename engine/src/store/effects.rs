@@ -17,6 +17,25 @@ pub async fn enqueue(tx: &mut Tx, case_id: &str, kind: &str, payload: &Effect, n
     Ok(())
 }
 
+/// Queues several effects, each with its kind (`email`, `webhook`, …), in one statement.
+pub async fn enqueue_all(tx: &mut Tx, case_id: &str, effects: &[(&str, &Effect)], now: i64) -> Result<(), StoreError> {
+    if effects.is_empty() {
+        return Ok(());
+    }
+    let sql = super::insert_many(
+        "INSERT INTO outbox (case_id, kind, payload, created_at, next_attempt_at)",
+        effects.len(),
+        5,
+        "",
+    );
+    let mut query = sqlx::query(sql);
+    for (kind, effect) in effects {
+        query = query.bind(case_id).bind(*kind).bind(to_json(effect)).bind(now).bind(now);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
 pub async fn schedule(
     tx: &mut Tx,
     key: &str,

@@ -114,6 +114,27 @@ impl Store {
     }
 }
 
+/// `{insert} VALUES ($1, $2), ($3, $4) {tail}`: a multi-row INSERT of `rows` rows of `columns`
+/// values. One statement instead of one per row matters: each statement is a round trip to the
+/// database (or, for SQLite, to its worker thread). Only numbered placeholders are added to the
+/// two literal parts, so the statement is as safe as they are.
+pub(crate) fn insert_many(
+    insert: &'static str,
+    rows: usize,
+    columns: usize,
+    tail: &'static str,
+) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!("{insert} VALUES {} {tail}", placeholders(rows, columns)))
+}
+
+fn placeholders(rows: usize, columns: usize) -> String {
+    let row = |r: usize| {
+        let cells: Vec<String> = (1..=columns).map(|c| format!("${}", r * columns + c)).collect();
+        format!("({})", cells.join(", "))
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+}
+
 /// Milliseconds since the epoch: sorts the same on both databases.
 pub fn millis(t: jiff::Timestamp) -> i64 {
     t.as_millisecond()
@@ -125,6 +146,15 @@ pub fn from_millis(ms: i64) -> Result<jiff::Timestamp, StoreError> {
 
 pub fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_every_value_of_every_row() {
+        assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::placeholders(1, 1), "($1)");
+    }
 }
 
 pub fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {

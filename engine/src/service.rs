@@ -299,7 +299,7 @@ impl Core {
         let mut transition =
             runtime::apply(&World { directory: &project.directory, frames: &project.frames }, def, None, &envelope)?;
         transition.case.parent = new.parent;
-        self.write(tx, None, &transition, def, now).await?;
+        self.write(tx, None, &transition, def, now).await.map_err(Step::into_error)?;
         Ok(transition.case)
     }
 
@@ -329,7 +329,7 @@ impl Core {
         if transition.is_noop(&case) {
             return Ok(case);
         }
-        self.write(tx, Some((&case, &chain)), &transition, &def, now).await.map_err(Step::Dirty)?;
+        self.write(tx, Some((&case, &chain)), &transition, &def, now).await?;
         Ok(transition.case)
     }
 
@@ -449,7 +449,9 @@ impl Core {
     }
 
     /// Writes a transition: reservations first (they may refuse it), then the case, the audit
-    /// entries, timers and outbox rows. The caller commits.
+    /// entries, timers and outbox rows. The caller commits. A refusal by the first reservation
+    /// leaves nothing behind that matters (at most an empty ledger row), so it is clean: a
+    /// shared commit need not start over for it.
     async fn write(
         &self,
         tx: &mut Tx,
@@ -457,9 +459,14 @@ impl Core {
         t: &Transition,
         def: &Definition,
         now: jiff::Timestamp,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Step> {
+        self.reserve(tx, t, millis(now)).await?;
+        self.write_case(tx, before, t, def, now).await.map_err(Step::Dirty)
+    }
+
+    async fn reserve(&self, tx: &mut Tx, t: &Transition, now_ms: i64) -> Result<(), Step> {
         let case = &t.case;
-        let now_ms = millis(now);
+        let mut reserved = false;
         for effect in &t.effects {
             if let Effect::Reserve { frames, portfolio, year, amount, .. } = effect {
                 let frame = self
@@ -469,12 +476,31 @@ impl Core {
                     .find(|(n, _)| n == frames)
                     .and_then(|(_, p)| p.frame(portfolio, *year));
                 let Some(frame) = frame else {
-                    return Err(runtime::Error::NotAllowed(format!("no frame for {portfolio} {year}")).into());
+                    let refusal = runtime::Error::NotAllowed(format!("no frame for {portfolio} {year}")).into();
+                    return Err(if reserved { Step::Dirty(refusal) } else { Step::Clean(refusal) });
                 };
-                effects::reserve(tx, frames, portfolio, *year, *amount, frame * 100).await?;
-                effects::record_reservation(tx, &case.id, effect, now_ms).await?;
+                match effects::reserve(tx, frames, portfolio, *year, *amount, frame * 100).await {
+                    Err(e @ StoreError::FrameExceeded { .. }) if !reserved => return Err(Step::Clean(e.into())),
+                    other => other.map_err(|e| Step::Dirty(e.into()))?,
+                }
+                effects::record_reservation(tx, &case.id, effect, now_ms).await.map_err(|e| Step::Dirty(e.into()))?;
+                reserved = true;
             }
         }
+        Ok(())
+    }
+
+    /// The case row, its audit entries, timers and outbox rows.
+    async fn write_case(
+        &self,
+        tx: &mut Tx,
+        before: Option<(&Case, &Chain)>,
+        t: &Transition,
+        def: &Definition,
+        now: jiff::Timestamp,
+    ) -> Result<(), Error> {
+        let case = &t.case;
+        let now_ms = millis(now);
         let entries: Vec<runtime::AuditEntry> =
             t.effects.iter().filter_map(|e| if let Effect::Audit(a) = e { Some(a.clone()) } else { None }).collect();
         let from = before.map_or_else(Chain::start, |(_, chain)| chain.clone());
@@ -609,8 +635,8 @@ impl Core {
             effects::cancel(&mut tx, &timer.key).await?;
             if !transition.is_noop(&case) {
                 match self.write(&mut tx, Some((&case, &chain)), &transition, &def, now).await {
-                    Err(Error::Conflict) => continue,
-                    other => other?,
+                    Err(Step::Dirty(Error::Conflict)) => continue,
+                    other => other.map_err(Step::into_error)?,
                 }
             }
             tx.commit().await.map_err(StoreError::from)?;

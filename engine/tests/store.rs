@@ -46,7 +46,7 @@ fn rand_suffix() -> u64 {
     h.finish() % 1_000_000_000
 }
 
-fn engine(store: Store) -> Engine {
+pub fn engine(store: Store) -> Engine {
     let project = Project::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")).unwrap();
     assert!(project.is_valid(), "{}", project.render(beslut_engine::diagnostic::Lang::En));
     Engine::new(store, project)
@@ -139,6 +139,53 @@ on_both!(racing_decisions_on_one_task_record_exactly_one, |engine: Arc<Engine>| 
         .filter(|e| e.what == "task.decided")
         .count();
     assert_eq!(decided, 1);
+});
+
+on_both!(racing_decisions_from_two_nodes_record_exactly_one, |engine: Arc<Engine>| async move {
+    // A second engine on the same database is a second node: its commits are not grouped with
+    // the first's, so a race shows as a conflict on the case row, to be retried on the new state.
+    let other = super::engine(engine.store.clone());
+    for _ in 0..10 {
+        let case = start(&engine, 10).await;
+        let task = case.tasks[0].id.clone();
+        let (a, b) = tokio::join!(
+            engine.execute(&case.id, decide(&task, "g1", "bevilja", None), Channel::Api, Map::new(), None),
+            other.execute(&case.id, decide(&task, "g2", "avsla", Some("nej")), Channel::Api, Map::new(), None),
+        );
+        assert_eq!([a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count(), 1, "{a:?} {b:?}");
+        let pool = &engine.store.pool;
+        let head = audit::remembered_head(pool, &case.id).await.unwrap();
+        assert!(audit::verify(pool, &case.id, head.as_deref()).await.unwrap().is_empty());
+        let decided = audit::entries(pool, &case.id).await.unwrap().into_iter().filter(|e| e.what == "task.decided");
+        assert_eq!(decided.count(), 1);
+    }
+});
+
+on_both!(many_decisions_at_once_are_each_committed_once_with_intact_chains, |engine: Arc<Engine>| async move {
+    // 64 decisions at once share commits; each must be answered with its own case, be stored,
+    // and leave its case's audit chain whole, with the chain's end kept on the case.
+    let mut cases = Vec::new();
+    for _ in 0..64 {
+        cases.push(start(&engine, 1).await);
+    }
+    let handles: Vec<_> = cases
+        .iter()
+        .map(|case| {
+            let (e, id, task) = (engine.clone(), case.id.clone(), case.tasks[0].id.clone());
+            tokio::spawn(async move {
+                e.execute(&id, decide(&task, "g1", "avsla", Some("nej")), Channel::Api, Map::new(), None).await
+            })
+        })
+        .collect();
+    for (case, h) in cases.iter().zip(handles) {
+        let done = h.await.unwrap().unwrap();
+        assert_eq!(done.id, case.id);
+        let stored = engine.case(&case.id).await.unwrap();
+        assert_eq!(stored.version, done.version);
+        let pool = &engine.store.pool;
+        let head = audit::remembered_head(pool, &case.id).await.unwrap();
+        assert!(audit::verify(pool, &case.id, head.as_deref()).await.unwrap().is_empty(), "{}", case.id);
+    }
 });
 
 on_both!(a_repeated_idempotency_key_has_one_effect, |engine: Arc<Engine>| async move {

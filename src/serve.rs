@@ -118,11 +118,25 @@ fn fingerprint(dir: &Path) -> u64 {
 /// Runs every worker once per interval until told to stop.
 async fn work(engine: Arc<Engine>, workers: Workers, mut stop: watch::Receiver<bool>) {
     loop {
+        sync_versions(&engine).await;
         run_workers(&engine, &workers).await;
         tokio::select! {
             _ = tokio::time::sleep(WORK_EVERY) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Publishes the workflow files this node saw change and takes in what other nodes published,
+/// so that every node starts new cases on the same versions.
+async fn sync_versions(engine: &Engine) {
+    match engine.sync_versions().await {
+        Ok(changed) => {
+            for (workflow, hash) in changed {
+                tracing::info!(workflow = %workflow, version = %&hash[..12.min(hash.len())], "version in force for new cases");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "workflow versions could not be synchronised"),
     }
 }
 
@@ -193,6 +207,7 @@ pub async fn work_once(engine: Arc<Engine>, config: &Config) -> Result<(), Strin
 pub async fn run(engine: Arc<Engine>, config: &Config) -> Result<(), String> {
     crate::telemetry::init();
     sync_subscriptions(&engine, config).await?;
+    engine.sync_versions().await.map_err(|e| format!("arbetsflödenas versioner: {e}"))?;
     let secret = link_secret(config)?;
     let sources = sources(config)?;
     warn_unconfigured_sources(&engine, &sources);

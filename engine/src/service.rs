@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 mod batch;
+mod publish;
 use batch::Step;
 
 /// Why the engine refused or failed a request.
@@ -92,6 +93,11 @@ pub struct Core {
     /// Definitions by (workflow, hash): the current files, and older versions parsed from the
     /// store when a case still runs on them.
     versions: Mutex<HashMap<(String, String), Arc<Definition>>>,
+    /// The version of each workflow published for every node (see [`Core::sync_versions`]);
+    /// empty until the first sync, when the folder's files are in force.
+    published: std::sync::RwLock<HashMap<String, String>>,
+    /// This node's folder (workflow → hash) at the last sync.
+    folder_seen: Mutex<HashMap<String, String>>,
     clock: Clock,
 }
 
@@ -183,6 +189,8 @@ impl Core {
             store,
             project: std::sync::RwLock::new(Arc::new(project)),
             versions: Mutex::new(current),
+            published: Default::default(),
+            folder_seen: Default::default(),
             clock: Arc::new(jiff::Timestamp::now),
         }
     }
@@ -244,9 +252,7 @@ impl Core {
 
     /// The current, valid definition of `workflow`.
     pub fn current(&self, workflow: &str) -> Option<Arc<Definition>> {
-        let project = self.project();
-        let file = project.valid_workflows().find(|w| w.id == workflow)?;
-        self.cached(&file.id, &file.hash)
+        self.cached(workflow, &self.hash_in_force(workflow)?)
     }
 
     /// A definition from the version cache (which holds every current file's).
@@ -285,16 +291,19 @@ impl Core {
             .valid_workflows()
             .find(|w| w.id == workflow)
             .ok_or_else(|| Error::NoSuchWorkflow(workflow.into()))?;
-        let def = self.cached(&file.id, &file.hash).ok_or_else(|| Error::NoSuchWorkflow(workflow.into()))?;
-        let def = &*def;
         let now = self.now();
-        cases::save_version(tx, workflow, &file.hash, &file.source, millis(now)).await?;
+        let hash = self.hash_in_force(workflow).unwrap_or_else(|| file.hash.clone());
+        let def = self.cached(&file.id, &hash).ok_or_else(|| Error::NoSuchWorkflow(workflow.into()))?;
+        let def = &*def;
+        if hash == file.hash {
+            cases::save_version(tx, workflow, &file.hash, &file.source, millis(now)).await?;
+        }
         let year = now.to_zoned(crate::calendar::stockholm()).year();
         let seq = cases::next_number(tx, &def.series, i64::from(year)).await?;
         let number = format!("{} {year}/{seq:04}", def.series);
         let id = new.id.unwrap_or_else(|| format!("{}-{year}-{seq:04}", def.series.to_lowercase()));
         let command =
-            Command::Start { id, number, definition_hash: file.hash.clone(), data: new.data, starter: new.starter };
+            Command::Start { id, number, definition_hash: hash.clone(), data: new.data, starter: new.starter };
         let envelope = Envelope { command, channel: new.channel, at: now, origin: Map::new() };
         let mut transition =
             runtime::apply(&World { directory: &project.directory, frames: &project.frames }, def, None, &envelope)?;

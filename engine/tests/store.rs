@@ -450,3 +450,60 @@ on_both!(cases_are_searched_and_paged_and_tokens_kept_hashed, |engine: Arc<Engin
     tx.commit().await.unwrap();
     assert!(tokens::by_hash(pool, "hash-of-token").await.unwrap().is_none(), "a revoked token no longer works");
 });
+
+/// A copy of the fixtures folder whose `bidrag` workflow has `name` as its name, so that its
+/// content (and hash) differs from the others'.
+fn folder_with_bidrag_named(name: &str) -> (Project, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for entry in std::fs::read_dir(&fixtures).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = if path.ends_with("bidrag.yaml") {
+            text.replacen("name: Bidrag", &format!("name: {name}"), 1)
+        } else {
+            text
+        };
+        std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
+    }
+    let project = Project::load(dir.path()).unwrap();
+    assert!(project.is_valid(), "{}", project.render(beslut_engine::diagnostic::Lang::En));
+    (project, dir)
+}
+
+fn hash_of(project: &Project, workflow: &str) -> String {
+    project.workflow(workflow).unwrap().hash.clone()
+}
+
+on_both!(every_node_starts_new_cases_on_the_published_version, |engine: Arc<Engine>| async move {
+    // Node A runs the fixtures; node B was deployed with an edited `bidrag`.
+    let a = engine;
+    let (edited, _b_dir) = folder_with_bidrag_named("Bidrag v2");
+    let v2 = hash_of(&edited, "bidrag");
+    let b = Engine::new(a.store.clone(), edited);
+    a.sync_versions().await.unwrap();
+    b.sync_versions().await.unwrap();
+    a.sync_versions().await.unwrap();
+    // B's content was new, so it is published, and A follows it.
+    assert_eq!(start(&a, 1).await.definition_hash, v2);
+    assert_eq!(start(&b, 1).await.definition_hash, v2);
+
+    // A node started later with the old folder does not roll the others back.
+    let stale = super::engine(a.store.clone());
+    stale.sync_versions().await.unwrap();
+    assert_eq!(start(&stale, 1).await.definition_hash, v2);
+    b.sync_versions().await.unwrap();
+    assert_eq!(start(&b, 1).await.definition_hash, v2);
+
+    // An edit on a running node is published and reaches the others.
+    let (third, _a_dir) = folder_with_bidrag_named("Bidrag v3");
+    let v3 = hash_of(&third, "bidrag");
+    a.reload(third).unwrap();
+    a.sync_versions().await.unwrap();
+    b.sync_versions().await.unwrap();
+    stale.sync_versions().await.unwrap();
+    for node in [&*a, &b, &stale] {
+        assert_eq!(start(node, 1).await.definition_hash, v3);
+        assert_eq!(node.current("bidrag").unwrap().name.sv, "Bidrag v3");
+    }
+});

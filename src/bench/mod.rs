@@ -111,12 +111,17 @@ async fn run(options: &Options) -> Result<bool, String> {
 /// figures are compared with.
 async fn engine_figures(options: &Options, figures: &mut Vec<Figure>) -> Result<f64, String> {
     step("SQLite: raw single-row durable commits");
-    let raw_sqlite = sqlite_raw(&options.data_dir, options.seconds).await?;
-    figures.push(Figure::limit("SQLite raw single-row commits, 1 client", raw_sqlite));
+    let (raw_sqlite, raw_cost) = sqlite_raw(&options.data_dir, options.seconds).await?;
+    let note = format!(
+        "(the limit) {} µs CPU and {:.1} KiB written per commit",
+        raw_cost.cpu.as_micros(),
+        raw_cost.bytes as f64 / 1024.0
+    );
+    figures.push(Figure::limit("SQLite raw single-row commits, 1 client", raw_sqlite).with_note(note));
     for concurrency in [1, 32] {
         step(&format!("engine on SQLite, concurrency {concurrency}"));
         let store = fresh_sqlite(&options.data_dir, &format!("engine-{concurrency}")).await?;
-        let (rate, cpu) = engine_decisions(store, &options.workflows, options.decisions, concurrency).await?;
+        let (rate, cost) = engine_decisions(store, &options.workflows, options.decisions, concurrency).await?;
         let ratio = if concurrency == 1 { 0.7 } else { 2.0 };
         figures.push(
             Figure::new(
@@ -125,7 +130,7 @@ async fn engine_figures(options: &Options, figures: &mut Vec<Figure>) -> Result<
                 "/s",
                 Target::Ratio { name: "SQLite raw".into(), limit: raw_sqlite, ratio },
             )
-            .with_note(cpu_note(cpu)),
+            .with_note(cost_note(cost)),
         );
     }
     let Some(url) = &options.postgres else { return Ok(raw_sqlite) };
@@ -136,14 +141,14 @@ async fn engine_figures(options: &Options, figures: &mut Vec<Figure>) -> Result<
     for concurrency in [1, 8, 32] {
         step(&format!("engine on PostgreSQL, concurrency {concurrency}"));
         let store = Store::connect(&url).await.map_err(|e| e.to_string())?;
-        let (rate, cpu) = engine_decisions(store, &options.workflows, options.decisions, concurrency).await?;
+        let (rate, cost) = engine_decisions(store, &options.workflows, options.decisions, concurrency).await?;
         let target = if concurrency == 8 {
             Target::Ratio { name: "PostgreSQL raw, 8 clients".into(), limit: raw_pg, ratio: 1.0 }
         } else {
             Target::None
         };
         let what = format!("engine decisions on PostgreSQL, concurrency {concurrency}");
-        figures.push(Figure::new(what, rate, "/s", target).with_note(cpu_note(cpu)));
+        figures.push(Figure::new(what, rate, "/s", target).with_note(cost_note(cost)));
     }
     Ok(raw_sqlite)
 }
@@ -155,7 +160,7 @@ async fn fresh_sqlite(dir: &Path, name: &str) -> Result<Store, String> {
     Store::open_sqlite(&folder).await.map_err(|e| e.to_string())
 }
 
-async fn sqlite_raw(dir: &Path, seconds: f64) -> Result<f64, String> {
+async fn sqlite_raw(dir: &Path, seconds: f64) -> Result<(f64, Cost), String> {
     let path = dir.join("raw.sqlite3");
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -171,13 +176,14 @@ async fn sqlite_raw(dir: &Path, seconds: f64) -> Result<f64, String> {
     )
     .await
     .map_err(|e| e.to_string())?;
+    let cost = Cost::now();
     let started = Instant::now();
-    let mut n = 0u64;
+    let mut n = 0;
     while started.elapsed().as_secs_f64() < seconds {
         sqlx::query("INSERT INTO t (v) VALUES ($1)").bind("x").execute(&pool).await.map_err(|e| e.to_string())?;
         n += 1;
     }
-    Ok(n as f64 / started.elapsed().as_secs_f64())
+    Ok((n as f64 / started.elapsed().as_secs_f64(), Cost::per(cost, n)))
 }
 
 /// Makes the database `beslut_bench` afresh on the server of `url`; returns its URL.
@@ -261,9 +267,40 @@ pub(crate) fn cpu_time() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-/// The CPU a decision costs, which does not depend on how busy the machine is.
-fn cpu_note(per_decision: Duration) -> String {
-    format!("{} µs CPU per decision", per_decision.as_micros())
+/// Bytes this process has handed to write calls so far (`wchar` in /proc/self/io): with SQLite
+/// these are the WAL frames and checkpoints, a page per changed page.
+pub(crate) fn bytes_written() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    io.lines().find_map(|l| l.strip_prefix("wchar:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// What a decision costs in CPU and in bytes written, neither of which depends on how busy
+/// the machine is.
+fn cost_note(cost: Cost) -> String {
+    format!("{} µs CPU and {:.1} KiB written per decision", cost.cpu.as_micros(), cost.bytes as f64 / 1024.0)
+}
+
+/// The cost of one decision (or one raw commit), averaged.
+#[derive(Clone, Copy)]
+struct Cost {
+    cpu: Duration,
+    bytes: u64,
+}
+
+impl Cost {
+    fn now() -> Cost {
+        Cost { cpu: cpu_time(), bytes: bytes_written() }
+    }
+
+    /// The average since `start` over `n` operations.
+    fn per(start: Cost, n: usize) -> Cost {
+        let end = Cost::now();
+        let n = n.max(1);
+        Cost {
+            cpu: end.cpu.saturating_sub(start.cpu) / n as u32,
+            bytes: end.bytes.saturating_sub(start.bytes) / n as u64,
+        }
+    }
 }
 
 /// Starts `count` cases (not timed), then decides one task in each from `concurrency` workers:
@@ -274,7 +311,7 @@ async fn engine_decisions(
     workflows: &Path,
     count: usize,
     concurrency: usize,
-) -> Result<(f64, Duration), String> {
+) -> Result<(f64, Cost), String> {
     let project = Project::load(workflows).map_err(|e| e.to_string())?;
     let engine = Arc::new(Engine::new(store, project));
     let starter = engine.party("tomas-lindberg").ok_or("tomas-lindberg is not in the directory")?;
@@ -290,7 +327,7 @@ async fn engine_decisions(
     }
     let work = Arc::new(work);
     let next = Arc::new(AtomicUsize::new(0));
-    let cpu = cpu_time();
+    let cost = Cost::now();
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency {
@@ -314,8 +351,7 @@ async fn engine_decisions(
         w.await.map_err(|e| e.to_string())??;
     }
     let elapsed = started.elapsed().max(Duration::from_micros(1));
-    let cpu = (cpu_time().saturating_sub(cpu)) / count.max(1) as u32;
-    Ok((count as f64 / elapsed.as_secs_f64(), cpu))
+    Ok((count as f64 / elapsed.as_secs_f64(), Cost::per(cost, count)))
 }
 
 fn table(figures: &[Figure]) -> String {

@@ -363,3 +363,24 @@ pub async fn versions(pool: &sqlx::AnyPool, workflow: &str) -> Result<Vec<(Strin
             .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
+
+/// The published version (hash) of every workflow.
+pub async fn published(tx: &mut Tx) -> Result<Vec<(String, String)>, StoreError> {
+    let rows =
+        sqlx::query("SELECT workflow, hash FROM workflow_current ORDER BY workflow").fetch_all(&mut **tx).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// Makes `hash` the version of `workflow` that new cases start on, on every node.
+pub async fn publish(tx: &mut Tx, workflow: &str, hash: &str, now: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO workflow_current (workflow, hash, published_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (workflow) DO UPDATE SET hash = excluded.hash, published_at = excluded.published_at",
+    )
+    .bind(workflow)
+    .bind(hash)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -80,6 +80,18 @@ enum Command {
         /// Decisions per engine measurement.
         #[arg(long, default_value_t = 2000)]
         decisions: usize,
+        /// Decisions through `beslut serve` at 64 clients (and half as many at half the rate).
+        #[arg(long, default_value_t = 4000)]
+        http_decisions: usize,
+        /// Closed cases in the scale run's database.
+        #[arg(long, default_value_t = 1_000_000)]
+        closed_cases: usize,
+        /// Open cases in the scale run's database.
+        #[arg(long, default_value_t = 100_000)]
+        open_cases: usize,
+        /// Workflow files `beslut check` reads in the scale run.
+        #[arg(long, default_value_t = 1000)]
+        check_files: usize,
         /// Where the SQLite files go (the disk measured).
         #[arg(long, default_value = "bench-data")]
         dir: PathBuf,
@@ -304,12 +316,26 @@ pub fn run() -> ExitCode {
             crate::scenario::command(&options)
         }
         Command::Schema => print(&crate::schema::workflow_schema()),
-        Command::Bench { postgres, seconds, decisions, dir, out } => crate::bench::command(&crate::bench::Options {
+        Command::Bench {
+            postgres,
+            seconds,
+            decisions,
+            http_decisions,
+            closed_cases,
+            open_cases,
+            check_files,
+            dir,
+            out,
+        } => crate::bench::command(&crate::bench::Options {
             workflows: overrides.workflows.clone().unwrap_or_else(|| PathBuf::from("workflows")),
             data_dir: dir,
             postgres,
             seconds,
             decisions,
+            http_decisions,
+            scale_closed: closed_cases,
+            scale_open: open_cases,
+            check_files,
             out,
         })
         .map(|met| if met { ExitCode::SUCCESS } else { ExitCode::from(1) }),

@@ -539,6 +539,12 @@ impl Core {
 
     /// The definition a case runs on.
     pub async fn definition_of(&self, case: &Case) -> Result<Arc<Definition>, Error> {
+        // From the cache without taking a connection: a caller holding a write transaction
+        // (the mailer renders under its outbox row's) would otherwise wait for a connection
+        // while the pool's others wait for its lock, until the busy timeout.
+        if let Some(def) = self.cached(&case.workflow, &case.definition_hash) {
+            return Ok(def);
+        }
         let mut tx = self.store.pool.begin().await.map_err(StoreError::from)?;
         let def = self.definition(&mut tx, &case.workflow, &case.definition_hash).await?;
         tx.commit().await.map_err(StoreError::from)?;

@@ -4,10 +4,18 @@
 //! same run, on the same disk and the same PostgreSQL: the raw rate of single-row durable
 //! commits in SQLite (WAL, synchronous=FULL), and of a three-statement transaction in
 //! PostgreSQL. Then the engine's durable decisions per second through the service layer (no
-//! HTTP), at concurrency 1 and 32. The results go to a table and to `BENCHMARKS.md`.
+//! HTTP), at concurrency 1 and 32; HTTP approvals through `beslut serve` as a child process
+//! ([`http`]); and the scale run ([`scale`]): the server on a million closed and a hundred
+//! thousand open cases ([`seed`], [`replicate`]), and `beslut check` on a thousand files. The
+//! results go to a table and to `BENCHMARKS.md`.
 //!
-//! Still to come (issue 9): HTTP approvals through `beslut serve`, email delivery, and the
-//! scale run with a million closed cases.
+//! Still to come (issue 9): email delivery.
+
+mod http;
+mod replicate;
+mod scale;
+mod seed;
+mod server;
 
 use beslut_engine::project::Project;
 use beslut_engine::runtime::{Channel, Command};
@@ -31,6 +39,13 @@ pub struct Options {
     pub seconds: f64,
     /// Decisions per engine measurement.
     pub decisions: usize,
+    /// Decisions in the HTTP closed loop (the open loop sends half as many).
+    pub http_decisions: usize,
+    /// Closed and open cases in the scale run's database.
+    pub scale_closed: usize,
+    pub scale_open: usize,
+    /// Workflow files `beslut check` reads in the scale run.
+    pub check_files: usize,
     pub out: PathBuf,
 }
 
@@ -96,10 +111,9 @@ async fn run(options: &Options) -> Result<bool, String> {
     std::fs::create_dir_all(&options.data_dir).map_err(|e| format!("{}: {e}", options.data_dir.display()))?;
     let mut figures = Vec::new();
     let raw_sqlite = engine_figures(options, &mut figures).await?;
-    let _ = raw_sqlite;
-    // [http] HTTP approvals through `beslut serve`.
+    figures.extend(http::figures(options, raw_sqlite).await?);
     // [email] Email delivery to a local SMTP server.
-    // [scale] The scale run.
+    figures.extend(scale::figures(options).await?);
     let report = report(&figures, options);
     println!("{}", table(&figures));
     std::fs::write(&options.out, report).map_err(|e| format!("{}: {e}", options.out.display()))?;
@@ -411,17 +425,25 @@ fn report(figures: &[Figure], options: &Options) -> String {
     let postgres = if options.postgres.is_some() { " --postgres URL" } else { "" };
     format!(
         "# Benchmarks\n\nMeasured {date} on {machine}, with a release build. Every ratio is to a limit measured in the same run, \
-         on the same disk (`{dir}`) and the same PostgreSQL server.\n\nReproduce:\n\n```sh\ncargo run --release -- bench{postgres} --seconds {s} --decisions {d}\n```\n\n{table}\n\
+         on the same disk (`{dir}`) and the same PostgreSQL server.\n\nReproduce:\n\n```sh\ncargo run --release -- bench{postgres} --seconds {s} --decisions {d} --http-decisions {h} \
+         --closed-cases {closed} --open-cases {open} --check-files {files}\n```\n\n{table}\n\
          Engine decisions each commit the case, its audit entries, its outbox rows (the emails and the `task.decided` \
          event) and its timers in one transaction, and are acknowledged only after that commit.\n\n\
-         Not yet measured (issue 9): HTTP approvals through `beslut serve`, email delivery to a local SMTP server, and \
-         the scale run with 1,000,000 closed and 100,000 open cases. Group commit is not built yet, so the SQLite \
+         HTTP approvals go through `beslut serve` as a child process on SQLite, from 64 clients with one keep-alive \
+         connection each, on a load generator pinned to another CPU than the server's. The scale run copies the cases \
+         the scenario files leave (replayed through the engine) into the database in SQL; the lists are timed after a \
+         warm-up, one request at a time.\n\n\
+         Not yet measured (issue 9): email delivery to a local SMTP server. Group commit is not built yet, so the SQLite \
          target at concurrency 32 (2 × the raw commit rate) cannot be met by one commit per decision.\n",
         date = now.strftime("%Y-%m-%d %H:%M %Z"),
         machine = machine(),
         dir = options.data_dir.display(),
         s = options.seconds,
         d = options.decisions,
+        h = options.http_decisions,
+        closed = options.scale_closed,
+        open = options.scale_open,
+        files = options.check_files,
         table = table(figures),
     )
 }

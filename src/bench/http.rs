@@ -1,0 +1,248 @@
+//! HTTP approvals through `beslut serve`: the real server as a child process on SQLite, and
+//! 64 clients each on one keep-alive connection POSTing decisions to the JSON API.
+//!
+//! First a closed loop (each client sends its next decision when the last one is answered):
+//! the most decisions per second the server gives. Then an open loop at half that rate, where
+//! every request has a moment it is due and its latency counts from then, so a stalled server
+//! cannot hide its queue by slowing the clients down (coordinated omission).
+//!
+//! The server runs on CPU 0 (`taskset`) and the load generator on a thread of its own pinned
+//! to CPU 1, when the machine has both, so that the clients do not starve the server.
+
+use super::server::{self, Server, Setup};
+use super::{Figure, Target, application, round, step};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Concurrent clients, each with its own connection.
+const CLIENTS: usize = 64;
+
+/// An open task to decide: case id, task id and the person holding it.
+struct Work {
+    case: String,
+    task: String,
+    holder: String,
+}
+
+/// What one loop measured: how many decisions in how long, and each one's latency (ms).
+struct Run {
+    decisions: usize,
+    elapsed: Duration,
+    latencies: Vec<f64>,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.decisions as f64 / self.elapsed.as_secs_f64().max(1e-6)
+    }
+}
+
+/// The server, its API token and the CPU the load generator runs on.
+struct Endpoint {
+    base: String,
+    token: String,
+    cpu: Option<usize>,
+}
+
+pub(super) async fn figures(options: &super::Options, raw_sqlite: f64) -> Result<Vec<Figure>, String> {
+    let decisions = options.http_decisions.max(CLIENTS);
+    let folder = options.data_dir.join("http");
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+    let pins = server::pinning();
+    let setup = Setup { data_dir: &folder, workflows: &options.workflows, config: None, cpu: pins.map(|p| p.0) };
+    let token = server::token(&setup, "start,decide")?;
+    let server = Server::start(&setup)?;
+    let target = Arc::new(Endpoint { base: server.base.clone(), token, cpu: pins.map(|p| p.1) });
+
+    step(&format!("HTTP: starting {} cases through the API (not timed)", decisions + decisions / 2));
+    let mut work = start_cases(&target, decisions + decisions / 2).await.map_err(|e| with_log(e, &server))?;
+    let open_work = work.split_off(decisions);
+
+    step(&format!("HTTP: {CLIENTS} clients deciding as fast as answered, {decisions} decisions"));
+    let mut closed = closed_loop(&target, work).await.map_err(|e| with_log(e, &server))?;
+    let rate = closed.rate();
+    let half = rate / 2.0;
+    step(&format!("HTTP: {} decisions at half that rate, {}/s", open_work.len(), round(half)));
+    let mut open = open_loop(&target, open_work, half).await.map_err(|e| with_log(e, &server))?;
+
+    let pinned = match pins {
+        Some((s, l)) => format!("server on CPU {s}, load generator on CPU {l}"),
+        None => "not pinned (fewer than 2 CPUs or no taskset)".into(),
+    };
+    let (p50, p99) = (server::quantile(&mut closed.latencies, 0.5), server::quantile(&mut closed.latencies, 0.99));
+    let (o50, o99) = (server::quantile(&mut open.latencies, 0.5), server::quantile(&mut open.latencies, 0.99));
+    Ok(vec![
+        Figure::new(
+            format!("HTTP approvals on SQLite, {CLIENTS} clients (closed loop)"),
+            rate,
+            "/s",
+            Target::Ratio { name: "SQLite raw".into(), limit: raw_sqlite, ratio: 0.3 },
+        )
+        .with_note(format!(
+            "p50 {} ms, p99 {} ms; {} decisions; {pinned}",
+            round(p50),
+            round(p99),
+            closed.decisions
+        )),
+        Figure::new(
+            format!("HTTP approval p99 at half the maximum ({}/s, open loop)", round(half)),
+            o99,
+            "ms",
+            Target::AtMost(10.0),
+        )
+        .with_note(format!(
+            "p50 {} ms; {} decisions at {}/s achieved; latency from when each was due",
+            round(o50),
+            open.decisions,
+            round(open.rate())
+        )),
+    ])
+}
+
+/// An error with the end of the server's log, which usually says why.
+fn with_log(error: String, server: &Server) -> String {
+    format!("{error}\nthe server's log ends:\n{}", server.log_tail())
+}
+
+/// A client with one keep-alive HTTP/1.1 connection.
+fn client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .http1_only()
+        .pool_max_idle_per_host(1)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))
+}
+
+/// POSTs `body` as JSON with the token; the answer's JSON when the status is `expected`.
+async fn post(
+    client: &reqwest::Client,
+    target: &Endpoint,
+    path: &str,
+    body: &Value,
+    expected: u16,
+) -> Result<Value, String> {
+    let url = format!("{}{path}", target.base);
+    let response = client
+        .post(&url)
+        .bearer_auth(&target.token)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| format!("POST {path}: {e}"))?;
+    let status = response.status().as_u16();
+    let text = response.text().await.map_err(|e| format!("POST {path}: reading the answer: {e}"))?;
+    if status != expected {
+        return Err(format!("POST {path} answered {status}, not {expected}: {text}"));
+    }
+    serde_json::from_str(&text).map_err(|e| format!("POST {path}: the answer is not JSON ({e}): {text}"))
+}
+
+/// Starts `count` funding applications from `CLIENTS` clients; returns each one's first task.
+async fn start_cases(target: &Arc<Endpoint>, count: usize) -> Result<Vec<Work>, String> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let endpoint = target.clone();
+    server::on_cpu(target.cpu, async move {
+        let body = json!({ "workflow": "finansieringsansokan", "started_by": "tomas-lindberg", "data": application() });
+        let body = Arc::new(body);
+        let mut clients = tokio::task::JoinSet::new();
+        for _ in 0..CLIENTS {
+            let (target, next, body, client) = (endpoint.clone(), next.clone(), body.clone(), client()?);
+            clients.spawn(async move {
+                let mut started = Vec::new();
+                while next.fetch_add(1, Ordering::Relaxed) < count {
+                    let case = post(&client, &target, "/api/v1/cases", &body, 201).await?;
+                    started.push(first_task(&case)?);
+                }
+                Ok::<_, String>(started)
+            });
+        }
+        let mut all = Vec::with_capacity(count);
+        while let Some(done) = clients.join_next().await {
+            all.extend(done.map_err(|e| e.to_string())??);
+        }
+        Ok(all)
+    })
+    .await
+}
+
+/// The first open task of a case as the API shows it, and its first holder.
+fn first_task(case: &Value) -> Result<Work, String> {
+    let task = &case["open_tasks"][0];
+    let holder = task["assignees"][0]["party"]["person"].as_str();
+    match (case["id"].as_str(), task["task_id"].as_str(), holder) {
+        (Some(case), Some(task), Some(holder)) => {
+            Ok(Work { case: case.into(), task: task.into(), holder: holder.into() })
+        }
+        _ => Err(format!("the started case has no open task held by a person: {case}")),
+    }
+}
+
+/// Sends one decision; returns its latency in ms counted from `since`.
+async fn decide(client: &reqwest::Client, target: &Endpoint, work: &Work, since: Instant) -> Result<f64, String> {
+    let path = format!("/api/v1/cases/{}/tasks/{}/decide", work.case, work.task);
+    let body = json!({ "as": work.holder, "action": "komplettering", "comment": "Ange kostnaden per år." });
+    post(client, target, &path, &body, 200).await?;
+    Ok(since.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// Every client decides the next task as soon as its last decision is answered.
+async fn closed_loop(target: &Arc<Endpoint>, work: Vec<Work>) -> Result<Run, String> {
+    let (work, next, endpoint) = (Arc::new(work), Arc::new(AtomicUsize::new(0)), target.clone());
+    server::on_cpu(target.cpu, async move {
+        let started = Instant::now();
+        let mut clients = tokio::task::JoinSet::new();
+        for _ in 0..CLIENTS {
+            let (target, work, next, client) = (endpoint.clone(), work.clone(), next.clone(), client()?);
+            clients.spawn(async move {
+                let mut latencies = Vec::new();
+                while let Some(w) = work.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    latencies.push(decide(&client, &target, w, Instant::now()).await?);
+                }
+                Ok::<_, String>(latencies)
+            });
+        }
+        collect(clients, work.len(), started).await
+    })
+    .await
+}
+
+/// Decision `i` is due at `i / rate` seconds from the start; client `c` sends decisions c,
+/// c + 64, …, each when due (or at once if it is late), and its latency counts from when due.
+async fn open_loop(target: &Arc<Endpoint>, work: Vec<Work>, rate: f64) -> Result<Run, String> {
+    let (work, endpoint) = (Arc::new(work), target.clone());
+    server::on_cpu(target.cpu, async move {
+        let started = Instant::now();
+        let mut clients = tokio::task::JoinSet::new();
+        for c in 0..CLIENTS {
+            let (target, work, client) = (endpoint.clone(), work.clone(), client()?);
+            clients.spawn(async move {
+                let mut latencies = Vec::new();
+                for i in (c..work.len()).step_by(CLIENTS) {
+                    let due = started + Duration::from_secs_f64(i as f64 / rate);
+                    tokio::time::sleep_until(due.into()).await;
+                    latencies.push(decide(&client, &target, &work[i], due).await?);
+                }
+                Ok::<_, String>(latencies)
+            });
+        }
+        collect(clients, work.len(), started).await
+    })
+    .await
+}
+
+/// Every client's latencies, and the time since `started`.
+async fn collect(
+    mut clients: tokio::task::JoinSet<Result<Vec<f64>, String>>,
+    decisions: usize,
+    started: Instant,
+) -> Result<Run, String> {
+    let mut latencies = Vec::with_capacity(decisions);
+    while let Some(done) = clients.join_next().await {
+        latencies.extend(done.map_err(|e| e.to_string())??);
+    }
+    Ok(Run { decisions, elapsed: started.elapsed(), latencies })
+}

@@ -80,6 +80,9 @@ enum Command {
         /// Decisions per engine measurement.
         #[arg(long, default_value_t = 2000)]
         decisions: usize,
+        /// Task emails sent to the local SMTP server in the email measurement.
+        #[arg(long, default_value_t = 5000)]
+        emails: usize,
         /// Where the SQLite files go (the disk measured).
         #[arg(long, default_value = "bench-data")]
         dir: PathBuf,
@@ -304,15 +307,18 @@ pub fn run() -> ExitCode {
             crate::scenario::command(&options)
         }
         Command::Schema => print(&crate::schema::workflow_schema()),
-        Command::Bench { postgres, seconds, decisions, dir, out } => crate::bench::command(&crate::bench::Options {
-            workflows: overrides.workflows.clone().unwrap_or_else(|| PathBuf::from("workflows")),
-            data_dir: dir,
-            postgres,
-            seconds,
-            decisions,
-            out,
-        })
-        .map(|met| if met { ExitCode::SUCCESS } else { ExitCode::from(1) }),
+        Command::Bench { postgres, seconds, decisions, emails, dir, out } => {
+            crate::bench::command(&crate::bench::Options {
+                workflows: overrides.workflows.clone().unwrap_or_else(|| PathBuf::from("workflows")),
+                data_dir: dir,
+                postgres,
+                seconds,
+                decisions,
+                emails,
+                out,
+            })
+            .map(|met| if met { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
         other => {
             return match crate::config::Config::load(&overrides) {
                 Ok(config) => run_case_command(&config, other),

@@ -9,6 +9,8 @@
 //! Still to come (issue 9): HTTP approvals through `beslut serve`, email delivery, and the
 //! scale run with a million closed cases.
 
+mod email;
+
 use beslut_engine::project::Project;
 use beslut_engine::runtime::{Channel, Command};
 use beslut_engine::service::Engine;
@@ -31,6 +33,8 @@ pub struct Options {
     pub seconds: f64,
     /// Decisions per engine measurement.
     pub decisions: usize,
+    /// Task emails queued and sent in the email measurement.
+    pub emails: usize,
     pub out: PathBuf,
 }
 
@@ -98,7 +102,7 @@ async fn run(options: &Options) -> Result<bool, String> {
     let raw_sqlite = engine_figures(options, &mut figures).await?;
     let _ = raw_sqlite;
     // [http] HTTP approvals through `beslut serve`.
-    // [email] Email delivery to a local SMTP server.
+    figures.extend(email::figures(options, raw_sqlite).await?);
     // [scale] The scale run.
     let report = report(&figures, options);
     println!("{}", table(&figures));

@@ -92,6 +92,9 @@ enum Command {
         /// Workflow files `beslut check` reads in the scale run.
         #[arg(long, default_value_t = 1000)]
         check_files: usize,
+        /// Task emails sent to the local SMTP server in the email measurement.
+        #[arg(long, default_value_t = 5000)]
+        emails: usize,
         /// Where the SQLite files go (the disk measured).
         #[arg(long, default_value = "bench-data")]
         dir: PathBuf,
@@ -321,6 +324,7 @@ pub fn run() -> ExitCode {
             seconds,
             decisions,
             http_decisions,
+            emails,
             closed_cases,
             open_cases,
             check_files,
@@ -333,6 +337,7 @@ pub fn run() -> ExitCode {
             seconds,
             decisions,
             http_decisions,
+            emails,
             scale_closed: closed_cases,
             scale_open: open_cases,
             check_files,

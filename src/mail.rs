@@ -1,11 +1,14 @@
 //! Email delivery: turns `email` outbox rows into rendered messages with personal decision
 //! links, and hands them to SMTP or, with no SMTP server configured, to `.eml` files.
 //!
-//! Each row goes through three steps. (1) In one transaction: render, mint the link tokens
-//! (stored as hashes) and archive the message under the row's id. (2) Send, outside any
-//! transaction. (3) Mark the row done, or schedule a retry with backoff. A retry sends the
+//! Rows go in batches through three steps. (1) In one transaction: claim and lease up to
+//! [`BATCH`] due rows, render each, mint its link tokens (stored as hashes) and archive the
+//! message under the row's id. (2) Send them, outside any transaction, a few at a time over
+//! pooled SMTP connections. (3) In one transaction: mark each row done, or schedule its retry
+//! with backoff, or keep it as `dead` when the server refused it for good. A retry sends the
 //! archived message again, with the same Message-ID and the same links, so a crash between
-//! sending and marking can at worst repeat one identical email, never make a different one.
+//! sending and marking can at worst repeat identical emails, never make a different one; and
+//! a worker that dies holding a batch loses it to another when the lease runs out.
 
 use beslut_engine::definition::model::{Definition, FieldType, StateKind};
 use beslut_engine::diagnostic::Lang;
@@ -15,8 +18,10 @@ use beslut_engine::store::{effects, mail as mail_store, millis};
 use beslut_notifications::links::{self, Claims, Purpose, Secret};
 use beslut_notifications::render::{self, EmailContext, Renderer};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How long a decision link outlives its task's deadline.
 const GRACE_SECONDS: i64 = 7 * 24 * 3600;
@@ -24,8 +29,16 @@ const GRACE_SECONDS: i64 = 7 * 24 * 3600;
 const NO_DEADLINE_SECONDS: i64 = 60 * 24 * 3600;
 /// A row is retried this many times before it is kept as `dead`.
 const MAX_ATTEMPTS: i64 = 12;
-/// How long a worker may hold a row while sending.
+/// How long a worker may hold a batch while sending it.
 const LEASE_MS: i64 = 5 * 60_000;
+/// Rows claimed, rendered and recorded together: the database commits twice per batch
+/// rather than twice per email.
+const BATCH: i64 = 64;
+/// Messages in flight at once; the SMTP pool keeps as many connections open between batches.
+pub const SENDING_AT_ONCE: usize = 16;
+/// A send that takes longer is a transient failure, so that a batch ends within its lease:
+/// `BATCH / SENDING_AT_ONCE` rounds of at most this each is 4 minutes.
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A message ready to go out.
 #[derive(Clone, Debug)]
@@ -93,7 +106,12 @@ impl SmtpTransport {
             "tls" => T::relay(&config.host).map_err(|e| e.to_string())?,
             other => return Err(format!("smtp security must be none, starttls or tls, not {other}")),
         };
-        let mut builder = builder.port(config.port).timeout(Some(std::time::Duration::from_secs(30)));
+        // The pool keeps one connection per message in flight, so a batch reuses open
+        // connections instead of greeting the server again for every email.
+        let pool = lettre::transport::smtp::PoolConfig::new()
+            .max_size(SENDING_AT_ONCE as u32)
+            .idle_timeout(Duration::from_secs(60));
+        let mut builder = builder.port(config.port).timeout(Some(Duration::from_secs(30))).pool_config(pool);
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
             builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
         }
@@ -166,62 +184,73 @@ impl Mailer {
         })
     }
 
-    /// Delivers every email row that is due; returns how many were sent.
+    /// Delivers every email row that is due, batch by batch; returns how many were sent.
     pub async fn run_once(&self) -> Result<usize, Failure> {
         let mut sent = 0;
-        while let Some((row, message)) = self.prepare_next().await? {
-            let result = self.transport.send(&self.from, &message).await;
-            sent += usize::from(result.is_ok());
-            self.finish(&row, result).await?;
-        }
-        Ok(sent)
-    }
-
-    /// Step 1: claims the next row, and renders and archives its message unless a previous
-    /// attempt did.
-    async fn prepare_next(&self) -> Result<Option<(effects::OutboxRow, Outgoing)>, Failure> {
-        let store = &self.engine.store;
-        let now = self.engine.now();
-        let mut tx = store.begin().await.map_err(text)?;
-        let Some(row) = effects::next_due(&mut tx, store.backend, "email", millis(now)).await.map_err(text)? else {
-            return Ok(None);
-        };
-        effects::lease(&mut tx, row.id, millis(now) + LEASE_MS).await.map_err(text)?;
-        let logged = match mail_store::logged_mail(&mut tx, row.id).await.map_err(text)? {
-            Some(logged) => logged,
-            None => {
-                let logged = self.render_row(&mut tx, &row).await?;
-                mail_store::log_mail(&mut tx, &logged, millis(now)).await.map_err(text)?;
-                logged
+        loop {
+            let batch = self.prepare_batch().await?;
+            if batch.is_empty() {
+                return Ok(sent);
             }
-        };
-        tx.commit().await.map_err(text)?;
-        let message = Outgoing {
-            message_id: logged.message_id,
-            to: logged.recipient,
-            subject: logged.subject,
-            text: logged.text,
-            html: logged.html,
-        };
-        Ok(Some((row, message)))
+            let results = self.send_all(&batch).await;
+            sent += results.iter().filter(|r| r.is_ok()).count();
+            self.finish(&batch, results).await?;
+        }
     }
 
-    /// Step 3: done, or a retry after a backoff, or `dead` when it cannot succeed.
-    async fn finish(&self, row: &effects::OutboxRow, result: Result<(), SendError>) -> Result<(), Failure> {
+    /// Step 1: claims a batch of due rows, and renders and archives each message unless a
+    /// previous attempt did.
+    async fn prepare_batch(&self) -> Result<Vec<(effects::OutboxRow, Outgoing)>, Failure> {
         let store = &self.engine.store;
         let now = millis(self.engine.now());
         let mut tx = store.begin().await.map_err(text)?;
-        match result {
-            Ok(()) => {
-                effects::mark_done(&mut tx, row.id).await.map_err(text)?;
-                mail_store::mark_sent(&mut tx, row.id, now).await.map_err(text)?;
-            }
-            Err(e) => {
-                let dead = e.permanent || row.attempts + 1 >= MAX_ATTEMPTS;
-                effects::mark_failed(&mut tx, row.id, &e.message, now + effects::backoff_ms(row.attempts), dead)
-                    .await
-                    .map_err(text)?;
-            }
+        let rows =
+            effects::claim_due(&mut tx, store.backend, "email", now, now + LEASE_MS, BATCH).await.map_err(text)?;
+        let mut seen = Seen::default();
+        let mut batch = Vec::with_capacity(rows.len());
+        for row in rows {
+            let logged = match mail_store::logged_mail(&mut tx, row.id).await.map_err(text)? {
+                Some(logged) => logged,
+                None => {
+                    let logged = self.render_row(&mut tx, &row, &mut seen).await?;
+                    mail_store::log_mail(&mut tx, &logged, now).await.map_err(text)?;
+                    logged
+                }
+            };
+            batch.push((row, outgoing(logged)));
+        }
+        tx.commit().await.map_err(text)?;
+        Ok(batch)
+    }
+
+    /// Step 2: sends a batch, [`SENDING_AT_ONCE`] at a time; the results are in the batch's
+    /// order.
+    async fn send_all(&self, batch: &[(effects::OutboxRow, Outgoing)]) -> Vec<Result<(), SendError>> {
+        use futures_util::StreamExt;
+        // The futures are made up front: a closure inside the stream would make the future
+        // of `run_once` not provably `Send`, which the server's worker task needs.
+        let sends: Vec<_> = batch.iter().map(|(_, message)| self.send(message)).collect();
+        futures_util::stream::iter(sends).buffered(SENDING_AT_ONCE).collect().await
+    }
+
+    async fn send(&self, message: &Outgoing) -> Result<(), SendError> {
+        tokio::time::timeout(SEND_TIMEOUT, self.transport.send(&self.from, message)).await.unwrap_or_else(|_| {
+            Err(SendError { permanent: false, message: format!("no answer within {} s", SEND_TIMEOUT.as_secs()) })
+        })
+    }
+
+    /// Step 3, for the whole batch in one transaction: done, or a retry after a backoff, or
+    /// `dead` when it cannot succeed.
+    async fn finish(
+        &self,
+        batch: &[(effects::OutboxRow, Outgoing)],
+        results: Vec<Result<(), SendError>>,
+    ) -> Result<(), Failure> {
+        let store = &self.engine.store;
+        let now = millis(self.engine.now());
+        let mut tx = store.begin().await.map_err(text)?;
+        for ((row, _), result) in batch.iter().zip(results) {
+            record(&mut tx, row, result, now).await.map_err(text)?;
         }
         tx.commit().await.map_err(text)
     }
@@ -230,23 +259,23 @@ impl Mailer {
         &self,
         tx: &mut beslut_engine::store::Tx,
         row: &effects::OutboxRow,
+        seen: &mut Seen,
     ) -> Result<mail_store::LoggedMail, Failure> {
         let Effect::Notify { kind, template, to, task } = &row.effect else {
             return Err(format!("outbox row {} is not an email", row.id));
         };
-        let case =
-            beslut_engine::store::cases::load(tx, &row.case_id).await.map_err(text)?.ok_or("the case is gone")?;
-        let def = self.engine.definition_of(&case).await.map_err(|e| e.to_string())?;
+        let (case, def) = self.case_of(tx, &row.case_id, seen).await?;
+        let (case, def) = (case.as_ref(), def.as_ref());
         let task = task.as_deref().and_then(|id| case.task(id));
         let wants_links = matches!(kind, NoticeKind::TaskAssigned | NoticeKind::Reminder | NoticeKind::Escalation);
         let mut links = Vec::new();
         if let (Some(task), true) = (task, wants_links) {
             for (action, label, comment_required) in task_actions(&def, task, to.lang) {
-                let token = self.mint(tx, &case, task, to, &action, row.id).await?;
+                let token = self.mint(tx, case, task, to, &action, row.id).await?;
                 links.push(render::ActionLink { label, url: format!("{}/d/{token}", self.base_url), comment_required });
             }
         }
-        let context = self.context(&case, &def, task, to, links.clone(), *kind);
+        let context = self.context(case, def, task, to, links.clone(), *kind);
         let email = self.renderer.render(template, &context).map_err(|e| e.to_string())?;
         let host = self
             .base_url
@@ -271,6 +300,28 @@ impl Mailer {
             links: links_json.to_string(),
             sent_at: None,
         })
+    }
+
+    /// A case and its definition, read once per batch: a case's emails go out together.
+    async fn case_of(
+        &self,
+        tx: &mut beslut_engine::store::Tx,
+        case_id: &str,
+        seen: &mut Seen,
+    ) -> Result<(Arc<Case>, Arc<Definition>), Failure> {
+        if let Some(found) = seen.cases.get(case_id) {
+            return Ok(found.clone());
+        }
+        let case = beslut_engine::store::cases::load(tx, case_id).await.map_err(text)?.ok_or("the case is gone")?;
+        let key = (case.workflow.clone(), case.definition_hash.clone());
+        let def = match seen.definitions.get(&key) {
+            Some(def) => def.clone(),
+            None => self.engine.definition_of(&case).await.map_err(|e| e.to_string())?,
+        };
+        seen.definitions.insert(key, def.clone());
+        let found = (Arc::new(case), def);
+        seen.cases.insert(case_id.to_string(), found.clone());
+        Ok(found)
     }
 
     /// A token for one recipient, task and action; only its hash is stored.
@@ -418,6 +469,43 @@ impl Compose<'_> {
 
 fn text(e: impl std::fmt::Display) -> String {
     e.to_string()
+}
+
+/// Cases and definitions already read while rendering one batch.
+#[derive(Default)]
+struct Seen {
+    cases: HashMap<String, (Arc<Case>, Arc<Definition>)>,
+    definitions: HashMap<(String, String), Arc<Definition>>,
+}
+
+fn outgoing(logged: mail_store::LoggedMail) -> Outgoing {
+    Outgoing {
+        message_id: logged.message_id,
+        to: logged.recipient,
+        subject: logged.subject,
+        text: logged.text,
+        html: logged.html,
+    }
+}
+
+/// Records one send: done, or a retry after a backoff, or `dead` when the server refused the
+/// message for good or the attempts ran out.
+async fn record(
+    tx: &mut beslut_engine::store::Tx,
+    row: &effects::OutboxRow,
+    result: Result<(), SendError>,
+    now: i64,
+) -> Result<(), beslut_engine::store::StoreError> {
+    match result {
+        Ok(()) => {
+            effects::mark_done(tx, row.id).await?;
+            mail_store::mark_sent(tx, row.id, now).await
+        }
+        Err(e) => {
+            let dead = e.permanent || row.attempts + 1 >= MAX_ATTEMPTS;
+            effects::mark_failed(tx, row.id, &e.message, now + effects::backoff_ms(row.attempts), dead).await
+        }
+    }
 }
 
 /// The link action that hands a task to a colleague. Workflow ids start with a letter, so it

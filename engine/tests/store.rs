@@ -507,3 +507,30 @@ on_both!(every_node_starts_new_cases_on_the_published_version, |engine: Arc<Engi
         assert_eq!(node.current("bidrag").unwrap().name.sv, "Bidrag v3");
     }
 });
+
+on_both!(a_claimed_batch_is_leased_until_its_lease_runs_out, |engine: Arc<Engine>| async move {
+    use beslut_engine::store::effects;
+    let mut cases = Vec::new();
+    for _ in 0..3 {
+        cases.push(start(&engine, 10).await.id);
+    }
+    let mut emails = Vec::new();
+    for case in &cases {
+        let rows = effects::outbox_of(&engine.store.pool, case).await.unwrap();
+        emails.extend(rows.into_iter().filter(|(_, kind, _, _)| kind == "email").map(|(id, ..)| id));
+    }
+    assert!(emails.len() >= 3, "each start queues a task email: {emails:?}");
+    let (store, now, lease) = (&engine.store, jiff::Timestamp::now().as_millisecond(), 60_000_i64);
+    let claim = |limit: i64, at: i64| async move {
+        let mut tx = store.begin().await.unwrap();
+        let rows = effects::claim_due(&mut tx, store.backend, "email", at, at + lease, limit).await.unwrap();
+        tx.commit().await.unwrap();
+        rows.iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    let first = claim(2, now).await;
+    assert_eq!(first, emails[..2], "the oldest rows first, at most the limit");
+    let rest = claim(100, now + 1).await;
+    assert_eq!(rest, emails[2..], "leased rows are skipped");
+    assert!(claim(100, now + lease).await.is_empty(), "nothing is claimed twice within its lease");
+    assert_eq!(claim(100, now + lease + 2).await, emails, "rows whose worker died are taken over");
+});

@@ -9,8 +9,9 @@
 //! thousand open cases ([`seed`], [`replicate`]), and `beslut check` on a thousand files. The
 //! results go to a table and to `BENCHMARKS.md`.
 //!
-//! Still to come (issue 9): email delivery.
+//! Email delivery ([`email`]) renders and sends real task emails to a local SMTP server.
 
+mod email;
 mod http;
 mod replicate;
 mod scale;
@@ -46,6 +47,8 @@ pub struct Options {
     pub scale_open: usize,
     /// Workflow files `beslut check` reads in the scale run.
     pub check_files: usize,
+    /// Task emails queued and sent in the email measurement.
+    pub emails: usize,
     pub out: PathBuf,
 }
 
@@ -112,7 +115,7 @@ async fn run(options: &Options) -> Result<bool, String> {
     let mut figures = Vec::new();
     let raw_sqlite = engine_figures(options, &mut figures).await?;
     figures.extend(http::figures(options, raw_sqlite).await?);
-    // [email] Email delivery to a local SMTP server.
+    figures.extend(email::figures(options, raw_sqlite).await?);
     figures.extend(scale::figures(options).await?);
     let report = report(&figures, options);
     println!("{}", table(&figures));

@@ -22,10 +22,16 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub fn start(dir: &Path) -> SmtpServer {
+        SmtpServer::refusing(dir, &[])
+    }
+
+    /// A server that refuses `refused` recipients with a permanent 550, like an unknown mailbox.
+    pub fn refusing(dir: &Path, refused: &[&str]) -> SmtpServer {
         let maildir = dir.join("maildir");
         let mut child = Command::new("/usr/bin/python3")
             .arg(crate::root().join("tests/support/smtp_server.py"))
             .arg(&maildir)
+            .args(refused)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -201,4 +207,64 @@ async fn a_failed_delivery_is_retried_with_the_identical_message() {
     assert!(retried.sent_at.is_some());
     let written = std::fs::read_dir(&files).unwrap().count();
     assert_eq!(written, after.len(), "one file per message, none twice");
+}
+
+/// Every email row with its recipient, status and last error.
+async fn email_rows(engine: &Engine) -> Vec<(String, String, Option<String>)> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT m.recipient, o.status, o.last_error FROM outbox o JOIN mail_log m ON m.outbox_id = o.id \
+         WHERE o.kind = 'email' ORDER BY o.id",
+    )
+    .fetch_all(&engine.store.pool)
+    .await
+    .unwrap();
+    rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()
+}
+
+/// The mailer works in batches: one recipient refused by the server must not hold back, nor
+/// resend, the emails around it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_recipient_is_dead_with_the_reply_and_the_rest_of_the_batch_goes_out_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let mut refused = String::new();
+    for _ in 0..3 {
+        let case = engine.start("andring-av-it", andring(), tomas(&engine), Channel::Api, None).await.unwrap();
+        refused = case.tasks[0].assignees[0].party.email.clone();
+    }
+    let smtp = SmtpServer::refusing(dir.path(), &[&refused]);
+    let transport: Box<dyn Transport> = Box::new(SmtpTransport::new(&smtp.config()).unwrap());
+    let mailer = Mailer::new(engine.clone(), Secret::generate(), "http://127.0.0.1:8080", transport).unwrap();
+    let sent = mailer.run_once().await.unwrap();
+
+    let rows = email_rows(&engine).await;
+    let (to_refused, others): (Vec<_>, Vec<_>) = rows.iter().partition(|(to, _, _)| to == &refused);
+    assert_eq!(to_refused.len(), 3, "each case mails its first task to {refused}: {rows:?}");
+    assert!(!others.is_empty(), "the batch holds other recipients too: {rows:?}");
+    for (to, status, error) in &to_refused {
+        assert_eq!(status, "dead", "a permanent refusal is not retried: {to}");
+        let error = error.as_deref().unwrap_or_default();
+        assert!(error.contains("550") && error.contains("Recipient address rejected"), "the server's reply: {error}");
+    }
+    assert!(others.iter().all(|(_, status, _)| status == "done"), "{others:?}");
+    let messages = smtp.messages();
+    assert_eq!((sent, messages.len()), (others.len(), others.len()), "each other email is sent once");
+    assert!(messages.iter().all(|m| !m.contains(&format!("To: {refused}"))));
+    let mut ids: Vec<&str> = messages.iter().filter_map(|m| m.lines().find(|l| l.starts_with("Message-ID:"))).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), messages.len(), "every message has its own Message-ID");
+
+    // Nothing goes out again, not even after every backoff has passed.
+    assert_eq!(mailer.run_once().await.unwrap(), 0);
+    let next_week: jiff::Timestamp = "2026-11-30T08:00:00Z".parse().unwrap();
+    let later = Arc::new(
+        Engine::new(engine.store.clone(), Project::load(&crate::root().join("workflows")).unwrap())
+            .with_clock(Arc::new(move || next_week)),
+    );
+    let transport: Box<dyn Transport> = Box::new(SmtpTransport::new(&smtp.config()).unwrap());
+    let mailer = Mailer::new(later, Secret::generate(), "http://127.0.0.1:8080", transport).unwrap();
+    assert_eq!(mailer.run_once().await.unwrap(), 0);
+    assert_eq!(smtp.messages().len(), others.len(), "nothing was sent twice");
 }

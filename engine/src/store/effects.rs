@@ -266,3 +266,53 @@ pub fn backoff_ms(attempts: i64) -> i64 {
     let exponent = attempts.clamp(0, 10) as u32;
     (30_000_i64 * 2_i64.pow(exponent)).min(6 * 3_600_000)
 }
+
+/// Claims up to `limit` due rows of `kind`, oldest first, and leases them until `until`, in the
+/// caller's transaction: a worker that works through a batch outside a transaction keeps it
+/// to itself, and another worker (or node) takes the rows over when the lease runs out. On
+/// PostgreSQL concurrent workers skip each other's rows; SQLite has one writer at a time.
+pub async fn claim_due(
+    tx: &mut Tx,
+    backend: Backend,
+    kind: &str,
+    now: i64,
+    until: i64,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    let sql = match backend {
+        Backend::Postgres => {
+            "SELECT id, case_id, kind, payload, attempts FROM outbox WHERE status = 'pending' AND kind = $1 AND next_attempt_at <= $2 \
+             AND (locked_until IS NULL OR locked_until < $3) ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED"
+        }
+        Backend::Sqlite => {
+            "SELECT id, case_id, kind, payload, attempts FROM outbox WHERE status = 'pending' AND kind = $1 AND next_attempt_at <= $2 \
+             AND (locked_until IS NULL OR locked_until < $3) ORDER BY id LIMIT $4"
+        }
+    };
+    let rows = sqlx::query(sql).bind(kind).bind(now).bind(now).bind(limit).fetch_all(&mut **tx).await?;
+    let claimed = rows
+        .iter()
+        .map(|r| {
+            Ok(OutboxRow {
+                id: r.get(0),
+                case_id: r.get(1),
+                kind: r.get(2),
+                effect: from_json(&r.get::<String, _>(3))?,
+                attempts: r.get(4),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    if claimed.is_empty() {
+        return Ok(claimed);
+    }
+    // One statement for the whole batch; the ids are bound, only their placeholders are
+    // written into the text.
+    let placeholders: Vec<String> = (0..claimed.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!("UPDATE outbox SET locked_until = $1 WHERE id IN ({})", placeholders.join(", "));
+    let mut update = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(until);
+    for row in &claimed {
+        update = update.bind(row.id);
+    }
+    update.execute(&mut **tx).await?;
+    Ok(claimed)
+}

@@ -56,13 +56,6 @@ impl Problem {
 }
 
 /// Compiles an expression.
-/// A context with CEL's standard library and no variables. The library is built once: building
-/// it costs more than most evaluations.
-pub fn context<'a>() -> Context<'a, 'a> {
-    static STDLIB: LazyLock<Arc<cel::Env>> = LazyLock::new(|| Arc::new(cel::Env::stdlib()));
-    Context::with_env(STDLIB.clone())
-}
-
 /// The compiled program of `source`, parsed once per process: a workflow has a few dozen
 /// expressions, evaluated on every decision.
 pub fn cached(source: &str) -> Result<Arc<Program>, SyntaxError> {
@@ -194,9 +187,23 @@ fn mismatch(error: &ExecutionError) -> Option<Mismatch> {
     Some(Mismatch { operator: operator_text(operator), kinds })
 }
 
+thread_local! {
+    /// The standard library, built once per thread: every `Context::default()` builds it anew,
+    /// which was a tenth of `beslut check`'s time (an expression is tried several times).
+    static STDLIB: Context<'static, 'static> = Context::default();
+}
+
+/// Runs `f` with a fresh scope for variables over the standard library.
+pub fn with_scope<T>(f: impl FnOnce(&mut Context) -> T) -> T {
+    STDLIB.with(|root| f(&mut root.new_inner_scope()))
+}
+
 /// Evaluates with sample values for every field, booleans set to `flag`.
 pub fn trial(program: &Program, fields: &[&Field], extra: &[(&str, Value)], flag: bool) -> Trial {
-    let mut context = context();
+    with_scope(|context| trial_in(context, program, fields, extra, flag))
+}
+
+fn trial_in(context: &mut Context, program: &Program, fields: &[&Field], extra: &[(&str, Value)], flag: bool) -> Trial {
     for field in fields {
         context.add_variable_from_value(field.id.clone(), sample(field, flag));
     }
@@ -204,10 +211,10 @@ pub fn trial(program: &Program, fields: &[&Field], extra: &[(&str, Value)], flag
     for (name, value) in extra {
         context.add_variable_from_value(*name, value.clone());
     }
-    if let Some(problem) = mixed_equality(program.expression(), &context) {
+    if let Some(problem) = mixed_equality(program.expression(), context) {
         return Trial::TypeError(problem);
     }
-    match program.execute(&context) {
+    match program.execute(context) {
         Ok(value) => Trial::Value(value),
         Err(ExecutionError::UndeclaredReference(name)) => Trial::UnknownFunction(name.to_string()),
         Err(e) => mismatch(&e).map_or(Trial::Inconclusive, Trial::TypeError),
@@ -271,11 +278,12 @@ fn case_sample() -> Value {
 /// webhook's mapping from its payload to case data.
 pub fn evaluate(source: &str, vars: &[(&str, serde_json::Value)]) -> Result<serde_json::Value, String> {
     let program = cached(source).map_err(|e| format!("`{source}`: {:?}", e.problem))?;
-    let mut context = context();
-    for (name, value) in vars {
-        context.add_variable_from_value(*name, from_json(value));
-    }
-    program.execute(&context).map(|v| to_json(&v)).map_err(|e| format!("`{source}`: {e}"))
+    with_scope(|context| {
+        for (name, value) in vars {
+            context.add_variable_from_value(*name, from_json(value));
+        }
+        program.execute(context).map(|v| to_json(&v)).map_err(|e| format!("`{source}`: {e}"))
+    })
 }
 
 /// Converts case data (JSON) to a CEL value: whole numbers become integers so that

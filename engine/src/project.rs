@@ -54,7 +54,9 @@ impl Project {
     /// frames and templates are still read, as the workflows refer to them).
     pub fn load_files(dir: &Path, only: Option<&[PathBuf]>) -> std::io::Result<Project> {
         let mut project = Project { dir: dir.to_path_buf(), ..Project::default() };
-        let mut workflow_paths = Vec::new();
+        // Each workflow file is parsed once, here, and checked with the tree kept: parsing is
+        // most of what `check` costs.
+        let mut workflows = Vec::new();
         for path in yaml_files(dir)? {
             let source = std::fs::read_to_string(&path)?;
             let shown = path.display().to_string();
@@ -62,26 +64,27 @@ impl Project {
             match yaml::parse(&source) {
                 Ok(node) if is_directory => project.read_directory(&shown, &node),
                 Ok(node) if is_frames_file(&node) => project.read_frames(&path, &shown, &node),
-                _ => workflow_paths.push(path.clone()),
+                parsed => workflows.push((path.clone(), source.clone(), parsed)),
             }
             project.sources.push((shown, source));
         }
-        let mut ids: Vec<String> = workflow_paths.iter().filter_map(|p| workflow_id(p)).collect();
+        let mut ids: Vec<String> = workflows.iter().filter_map(|(p, _, _)| workflow_id(p)).collect();
         if let Some(only) = only {
             for path in only {
-                if !workflow_paths.iter().any(|p| same_file(p, path)) {
-                    project.sources.push((path.display().to_string(), std::fs::read_to_string(path)?));
-                    workflow_paths.push(path.clone());
+                if !workflows.iter().any(|(p, _, _)| same_file(p, path)) {
+                    let source = std::fs::read_to_string(path)?;
+                    project.sources.push((path.display().to_string(), source.clone()));
+                    let parsed = yaml::parse(&source);
+                    workflows.push((path.clone(), source, parsed));
                     ids.extend(workflow_id(path));
                 }
             }
-            workflow_paths.retain(|p| only.iter().any(|o| same_file(p, o)));
+            workflows.retain(|(p, _, _)| only.iter().any(|o| same_file(p, o)));
         }
         project.templates = Templates::load(dir)?;
         project.reports.extend(project.templates.check());
-        for path in workflow_paths {
-            let source = project.source_of(&path.display().to_string()).unwrap_or_default().to_string();
-            let file = project.read_workflow(&path, source, &ids);
+        for (path, source, parsed) in workflows {
+            let file = project.read_workflow(&path, source, parsed, &ids);
             project.workflows.push(file);
         }
         Ok(project)
@@ -105,11 +108,17 @@ impl Project {
         self.reports.push(r);
     }
 
-    fn read_workflow(&mut self, path: &Path, source: String, ids: &[String]) -> WorkflowFile {
+    fn read_workflow(
+        &mut self,
+        path: &Path,
+        source: String,
+        parsed: Result<Node, yaml::SyntaxError>,
+        ids: &[String],
+    ) -> WorkflowFile {
         let shown = path.display().to_string();
         let id = workflow_id(path).unwrap_or_default();
         let mut r = Report::new(&shown);
-        let definition = match yaml::parse(&source) {
+        let definition = match parsed {
             Ok(node) => parse::definition(&mut r, &id, &node),
             Err(err) => {
                 let message = err.message;
@@ -203,7 +212,8 @@ impl Project {
         let shown = path.display().to_string();
         let ids: Vec<String> = self.workflows.iter().map(|w| w.id.clone()).collect();
         self.reports.retain(|r| r.file != shown);
-        let file = self.read_workflow(&path, source.clone(), &ids);
+        let parsed = yaml::parse(&source);
+        let file = self.read_workflow(&path, source.clone(), parsed, &ids);
         self.workflows[index] = file;
         if let Some(entry) = self.sources.iter_mut().find(|(name, _)| *name == shown) {
             entry.1 = source;

@@ -58,6 +58,8 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
     // reported where a boolean is expected, rather than silently flipping meaning.
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
+    // Comments are never read from the tree; capturing them was a fifth of the parse.
+    options.emit_comments = false;
     match serde_saphyr::from_str_with_options::<Spanned<Value>>(source, options) {
         Ok(spanned) => Ok(Node { pos: pos_of(&spanned), value: spanned.value }),
         Err(err) => {

@@ -432,25 +432,29 @@ pub async fn tasks(
         }
         (None, None) => vec![None],
     };
+    let pool = &engine.store.pool;
     let mut held = Vec::new();
     for person in &people {
-        held.extend(cases::held(&engine.store.pool, person.as_deref(), limit).await.map_err(Problem::internal)?);
+        match person {
+            // A person's list comes with its cases in one query.
+            Some(p) => held.extend(cases::held_with_cases(pool, p, limit).await.map_err(Problem::internal)?),
+            None => {
+                for h in cases::held(pool, None, limit).await.map_err(Problem::internal)? {
+                    let Ok(case) = engine.case(&h.case_id).await else { continue };
+                    held.push((h, case));
+                }
+            }
+        }
     }
     let mut views: Vec<TaskView> = Vec::new();
-    // A case holding several of the listed tasks is read once.
-    let mut loaded: std::collections::HashMap<String, Case> = std::collections::HashMap::new();
-    for h in held {
+    let mut seen = std::collections::HashSet::new();
+    for (h, case) in &held {
         if views.len() as i64 >= limit {
             break;
         }
-        if views.iter().any(|v| v.case_id == h.case_id && v.task_id == h.task_id) {
+        if !seen.insert((&h.case_id, &h.task_id)) {
             continue;
         }
-        if !loaded.contains_key(&h.case_id) {
-            let Ok(case) = engine.case(&h.case_id).await else { continue };
-            loaded.insert(h.case_id.clone(), case);
-        }
-        let case = &loaded[&h.case_id];
         if let Some(task) = case.task(&h.task_id) {
             views.push(task_view(engine.current_or_stored(case).as_deref(), case, task));
         }

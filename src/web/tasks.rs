@@ -7,7 +7,7 @@ use super::session::Viewer;
 use super::view::{self, Frame, when};
 use super::{AppState, tr};
 use axum::Router;
-use axum::extract::{ConnectInfo, Form, Path, State};
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use beslut_engine::definition::model::{Action, CommentRule, Definition, StateKind};
@@ -19,6 +19,12 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+/// Tasks on the list's first page, the most urgent: a person holding thousands gets the page
+/// as fast as one holding a few, and a link to all of them.
+const PAGE: usize = 50;
+/// The most tasks the whole list shows.
+const ALL: i64 = 500;
 
 /// A deadline this close is shown as near.
 const SOON_MS: i64 = 2 * 24 * 3600 * 1000;
@@ -67,39 +73,50 @@ fn standing_in_for(state: &AppState, viewer: &Viewer) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn list(State(state): State<AppState>, viewer: Viewer, uri: Uri) -> Response {
+/// `?alla=1` shows every task (up to `ALL`), not just the first page.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+struct Show {
+    alla: Option<String>,
+}
+
+async fn list(State(state): State<AppState>, viewer: Viewer, uri: Uri, Query(show): Query<Show>) -> Response {
     let lang = viewer.lang;
     let pool = &state.engine.store.pool;
-    let mut held = cases::held(pool, Some(&viewer.who), 500).await.unwrap_or_default();
+    // One more than a page tells whether there are more.
+    let limit = if show.alla.is_some() { ALL } else { PAGE as i64 + 1 };
+    let mut held = cases::held_with_cases(pool, &viewer.who, limit).await.unwrap_or_default();
     if viewer.person.is_some() {
-        held.extend(cases::held(pool, Some(&viewer.email), 500).await.unwrap_or_default());
+        held.extend(cases::held_with_cases(pool, &viewer.email, limit).await.unwrap_or_default());
     }
-    let mut rows = rows(&state, &viewer, &held, None).await;
+    let mut rows = rows(&state, &viewer, &held, None);
     for (id, name) in standing_in_for(&state, &viewer) {
-        let theirs = cases::held(pool, Some(&id), 500).await.unwrap_or_default();
-        rows.extend(self::rows(&state, &viewer, &theirs, Some(&name)).await);
+        let theirs = cases::held_with_cases(pool, &id, limit).await.unwrap_or_default();
+        rows.extend(self::rows(&state, &viewer, &theirs, Some(&name)));
     }
-    let data = json!({ "tasks": rows, "count": rows.len() });
+    let more = show.alla.is_none() && rows.len() > PAGE;
+    if more {
+        rows.truncate(PAGE);
+    }
+    let data = json!({ "tasks": rows, "count": rows.len(), "more": more });
     let path = uri.path_and_query().map_or("/uppgifter", |p| p.as_str());
     view::render(StatusCode::OK, &Frame::of(&viewer, path), tr(lang, "Mina uppgifter", "My tasks"), "tasks", data)
 }
 
 /// One line per open task, with its case, deadline and the actions as links to their
 /// confirmation pages.
-async fn rows(state: &AppState, viewer: &Viewer, held: &[cases::Held], away: Option<&str>) -> Vec<Value> {
+fn rows(state: &AppState, viewer: &Viewer, held: &[(cases::Held, Case)], away: Option<&str>) -> Vec<Value> {
     let lang = viewer.lang;
     let now = millis(state.engine.now());
     let project = state.engine.project();
     let directory = &project.directory;
-    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut rows = Vec::new();
-    for h in held {
-        if seen.contains(&(h.case_id.clone(), h.task_id.clone())) {
+    for (h, case) in held {
+        if !seen.insert((&h.case_id, &h.task_id)) {
             continue;
         }
-        seen.push((h.case_id.clone(), h.task_id.clone()));
-        let Ok(case) = state.engine.case(&h.case_id).await else { continue };
-        let Some(def) = state.engine.current_or_stored(&case) else { continue };
+        let Some(def) = state.engine.current_or_stored(case) else { continue };
         let Some(task) = case.task(&h.task_id).filter(|t| t.is_open()) else { continue };
         let mine = task.assignees.iter().find(|a| {
             a.party.person.as_deref() == Some(&viewer.who) || a.party.email.eq_ignore_ascii_case(&viewer.email)

@@ -793,20 +793,21 @@ impl<'a> Run<'a> {
     fn eval(&self, source: &str, extra: &[(&str, cel::Value)]) -> Result<Value, Error> {
         let program = expr::cached(source)
             .map_err(|e| Error::Expression { expr: source.into(), message: format!("{:?}", e.problem) })?;
-        let mut context = expr::context();
-        for field in self.def.all_fields() {
-            let value = self.case.data.get(&field.id).map_or(cel::Value::Null, expr::from_json);
-            context.add_variable_from_value(field.id.clone(), value);
-        }
         let case = json!({ "id": self.case.id, "number": self.case.number, "year": year_of(&self.case.number), "started_by": self.case.started_by.person.clone().unwrap_or(self.case.started_by.email.clone()) });
-        context.add_variable_from_value("case", expr::from_json(&case));
-        for (name, value) in extra {
-            context.add_variable_from_value(*name, value.clone());
-        }
-        program
-            .execute(&context)
-            .map(|v| expr::to_json(&v))
-            .map_err(|e| Error::Expression { expr: source.into(), message: e.to_string() })
+        expr::with_scope(|context| {
+            for field in self.def.all_fields() {
+                let value = self.case.data.get(&field.id).map_or(cel::Value::Null, expr::from_json);
+                context.add_variable_from_value(field.id.clone(), value);
+            }
+            context.add_variable_from_value("case", expr::from_json(&case));
+            for (name, value) in extra {
+                context.add_variable_from_value(*name, value.clone());
+            }
+            program
+                .execute(context)
+                .map(|v| expr::to_json(&v))
+                .map_err(|e| Error::Expression { expr: source.into(), message: e.to_string() })
+        })
     }
 }
 

@@ -213,8 +213,11 @@ pub async fn run(engine: Arc<Engine>, config: &Config) -> Result<(), String> {
             viewer_roles: config.web.viewer_roles.clone(),
         }),
     };
-    tracing::info!(listen = %listen, public_url = %config.public_url, "beslut: lyssnar / listening");
-    eprintln!("beslut: lyssnar på http://{listen} (publik adress {})", config.public_url);
+    // The bound address, not the configured one: with port 0 the system picks a free port, and
+    // whoever started the process reads it here.
+    let bound = listener.local_addr().map_or_else(|_| listen.clone(), |a| a.to_string());
+    tracing::info!(listen = %bound, public_url = %config.public_url, "beslut: lyssnar / listening");
+    eprintln!("beslut: lyssnar på http://{bound} (publik adress {})", config.public_url);
     if dev_mail {
         eprintln!("beslut: utvecklingsbrevlådan: {}/dev/mail", config.public_url);
     }

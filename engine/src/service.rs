@@ -530,6 +530,12 @@ impl Core {
 
     /// The definition a case runs on.
     pub async fn definition_of(&self, case: &Case) -> Result<Arc<Definition>, Error> {
+        // The cache first, without a connection: workers call this while holding a write
+        // transaction, and on SQLite a second connection would wait for the pool, whose other
+        // connections may all be waiting for that same write lock.
+        if let Some(def) = self.cached(&case.workflow, &case.definition_hash) {
+            return Ok(def);
+        }
         let mut tx = self.store.pool.begin().await.map_err(StoreError::from)?;
         let def = self.definition(&mut tx, &case.workflow, &case.definition_hash).await?;
         tx.commit().await.map_err(StoreError::from)?;

@@ -260,7 +260,7 @@ pub async fn list(
         forvaltning: q.forvaltning.filter(|f| !f.trim().is_empty()),
         ..Default::default()
     };
-    let mut rows = cases::search(&state.engine.store.pool, &filter).await.map_err(Problem::internal)?;
+    let mut rows = cases::search(&state.engine.store.pool, &filter).await.map_err(Problem::store)?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = more.then(|| rows.last().map(|r| encode_cursor(r.started_at, &r.summary.id))).flatten();
@@ -434,7 +434,7 @@ pub async fn tasks(
     };
     let mut held = Vec::new();
     for person in &people {
-        held.extend(cases::held(&engine.store.pool, person.as_deref(), limit).await.map_err(Problem::internal)?);
+        held.extend(cases::held(&engine.store.pool, person.as_deref(), limit).await.map_err(Problem::store)?);
     }
     let mut views: Vec<TaskView> = Vec::new();
     // A case holding several of the listed tasks is read once.
@@ -469,7 +469,7 @@ pub async fn audit_trail(
 ) -> Result<Response, Problem> {
     caller.require("read")?;
     let case = state.engine.case(&id).await?;
-    let entries = audit::entries(&state.engine.store.pool, &case.id).await.map_err(Problem::internal)?;
+    let entries = audit::entries(&state.engine.store.pool, &case.id).await.map_err(Problem::store)?;
     Ok(json(200, &entries.iter().map(entry_json).collect::<Vec<_>>()))
 }
 
@@ -497,11 +497,11 @@ pub async fn export(
             .detail(format!("{} is still open, in state {}", case.number, case.state)));
     }
     let pool = &engine.store.pool;
-    let entries = audit::entries(pool, &case.id).await.map_err(Problem::internal)?;
-    let head = audit::remembered_head(pool, &case.id).await.map_err(Problem::internal)?;
-    let intact = audit::verify(pool, &case.id, head.as_deref()).await.map_err(Problem::internal)?.is_empty();
-    let emails = mail::recent(pool, Some(&case.id), 10_000).await.map_err(Problem::internal)?;
-    let events = hooks::events_of(pool, &case.id).await.map_err(Problem::internal)?;
+    let entries = audit::entries(pool, &case.id).await.map_err(Problem::store)?;
+    let head = audit::remembered_head(pool, &case.id).await.map_err(Problem::store)?;
+    let intact = audit::verify(pool, &case.id, head.as_deref()).await.map_err(Problem::store)?.is_empty();
+    let emails = mail::recent(pool, Some(&case.id), 10_000).await.map_err(Problem::store)?;
+    let events = hooks::events_of(pool, &case.id).await.map_err(Problem::store)?;
     let source = engine.definition_source(&case).await?;
     let package = json!({
         "format": "beslut-archive/1",

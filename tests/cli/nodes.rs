@@ -299,3 +299,97 @@ async fn three_nodes_on_postgres_lose_and_double_nothing_when_killed_under_load(
 async fn one_node_on_sqlite_loses_and_doubles_nothing_when_killed_under_load() {
     killed_under_load(None, 1, "sqlite, 1 node").await;
 }
+
+/// How long PostgreSQL stays down: longer than the pool's acquire timeout (30 s), so that a
+/// request made during the outage cannot simply wait it out and must be answered 503.
+const OUTAGE: Duration = Duration::from_secs(35);
+
+/// Stops the private PostgreSQL once the clients have a third of `total` acknowledged, keeps it
+/// down for [`OUTAGE`] while `pages` are opened, and starts it again. Returns the status and
+/// `Retry-After` of each page during the outage.
+async fn restart_postgres_during(
+    cluster: &PrivatePostgres,
+    clients: &Clients,
+    total: usize,
+    pages: &[(String, &str)],
+) -> Vec<(u16, Option<String>)> {
+    while clients.seen.acknowledged.load(Ordering::SeqCst) < total / 3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.stop();
+    let stopped = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let mut answers = Vec::new();
+    for (url, cookie) in pages {
+        let page = http.get(url).header("cookie", *cookie).timeout(Duration::from_secs(45)).send().await.unwrap();
+        let retry_after = page.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+        answers.push((page.status().as_u16(), retry_after));
+    }
+    tokio::time::sleep(OUTAGE.saturating_sub(stopped.elapsed())).await;
+    cluster.start_again();
+    eprintln!("PostgreSQL was down for {:.0?}", stopped.elapsed());
+    answers
+}
+
+/// A decision link from the first email the SMTP server got, on `node`.
+fn first_link(setup: &Setup, node: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let messages = setup.smtp.messages();
+        if let Some(url) = messages.first().and_then(|m| crate::mail::decision_links(m).into_iter().next()) {
+            let token = url.rsplit("/d/").next().unwrap();
+            return format!("{node}/d/{token}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no email with a decision link arrived");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_answer_503_while_postgres_restarts_and_lose_nothing() {
+    if std::env::var("BESLUT_TEST_SKIP_POSTGRES").as_deref() == Ok("1") {
+        return;
+    }
+    let cluster = PrivatePostgres::start().expect("PostgreSQL's server binaries in /usr/lib/postgresql/*/bin");
+    let url = crate::cluster::fresh_database(&cluster.url(), "restart").await;
+    let setup = Setup::new(Some(Store::Postgres(url))).await;
+    let mut nodes = vec![setup.node(0, None).await, setup.node(1, None).await];
+    let clients = Clients::new(nodes.iter().map(|n| n.base.clone()).collect(), setup.token());
+    let (cases, per_case) = (24, 25);
+    let followed = clients.start_cases(cases).await;
+    // A decision link from an email, and a signed-in page: the node cannot tell whether the
+    // session cookie is valid while the database is away, so it must not send anyone to sign in.
+    let pages =
+        [(first_link(&setup, &nodes[0].base), ""), (format!("{}/uppgifter", nodes[1].base), "beslut_session=abc")];
+    let (keys, answers) = tokio::join!(
+        clients.decide_all(followed, per_case, CLIENTS),
+        restart_postgres_during(&cluster, &clients, cases * per_case, &pages)
+    );
+    assert!(nodes.iter_mut().all(Node::alive), "the nodes ride out the restart without being restarted");
+    let pool = setup.store.pool().await;
+    wait_until_delivered(&setup, &pool, Duration::from_secs(180)).await;
+    let figures = check(&setup, &pool, &keys, cases).await;
+    let seen = &clients.seen;
+    println!(
+        "postgres restarted under load: {figures}; {} × 503 ({} without Retry-After), {} unreachable, slowest answer {} ms; \
+         the pages answered {answers:?} (status, Retry-After)",
+        seen.unavailable.load(Ordering::SeqCst),
+        seen.without_retry_after.load(Ordering::SeqCst),
+        seen.unreachable.load(Ordering::SeqCst),
+        seen.slowest_ms.load(Ordering::SeqCst),
+    );
+    let unexpected = seen.unexpected.lock().unwrap().clone();
+    assert!(unexpected.is_empty(), "answers other than 200 or 503 during the restart: {unexpected:#?}");
+    assert!(seen.unavailable.load(Ordering::SeqCst) > 0, "requests during the outage are answered 503");
+    assert_eq!(seen.without_retry_after.load(Ordering::SeqCst), 0, "every 503 says when to try again");
+    let slowest = Duration::from_millis(seen.slowest_ms.load(Ordering::SeqCst) as u64);
+    assert!(
+        slowest < Duration::from_secs(35),
+        "no request waits much longer than the pool's acquire timeout (30 s): {slowest:?}"
+    );
+    for (answer, (page, _)) in answers.iter().zip(&pages) {
+        assert_eq!((answer.0, answer.1.as_deref()), (503, Some("2")), "{page} during the outage");
+    }
+    assert_eq!((figures.lost, figures.doubled), (0, 0), "{figures}");
+}

@@ -320,11 +320,20 @@ async fn restart_postgres_during(
     let stopped = Instant::now();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let opened: Vec<_> = pages
+        .iter()
+        .map(|(url, cookie)| {
+            let request = http.get(url).header("cookie", *cookie).timeout(Duration::from_secs(45));
+            tokio::spawn(async move {
+                let page = request.send().await.unwrap();
+                let retry_after = page.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+                (page.status().as_u16(), retry_after)
+            })
+        })
+        .collect();
     let mut answers = Vec::new();
-    for (url, cookie) in pages {
-        let page = http.get(url).header("cookie", *cookie).timeout(Duration::from_secs(45)).send().await.unwrap();
-        let retry_after = page.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
-        answers.push((page.status().as_u16(), retry_after));
+    for page in opened {
+        answers.push(page.await.unwrap());
     }
     tokio::time::sleep(OUTAGE.saturating_sub(stopped.elapsed())).await;
     cluster.start_again();

@@ -45,13 +45,24 @@ impl Error {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Error::Unavailable(_) => true,
-            Error::Store(StoreError::Database(e)) => matches!(
-                e,
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
-            ),
+            Error::Store(StoreError::Database(e)) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(e) => e.code().is_some_and(|code| server_went_away(&code)),
+                _ => false,
+            },
             _ => false,
         }
     }
+}
+
+/// PostgreSQL's codes for a connection it ended or refused: class 08 (connection exception),
+/// and a server shutting down (`57P01` admin, `57P02` crash, `57P03` cannot connect now), as
+/// when it is restarted under a running transaction.
+fn server_went_away(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
 impl From<StoreError> for Error {

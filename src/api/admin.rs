@@ -57,7 +57,7 @@ fn view(s: &hooks::Subscription, secret: Option<String>) -> SubscriptionView {
     responses((status = 200, body = Vec<SubscriptionView>), (status = 403, body = ProblemDocument, content_type = "application/problem+json")), security(("token" = [])))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, Problem> {
     caller.require("admin")?;
-    let all = hooks::subscriptions(&state.engine.store.pool).await.map_err(Problem::internal)?;
+    let all = hooks::subscriptions(&state.engine.store.pool).await.map_err(Problem::store)?;
     Ok(json(200, &all.iter().map(|s| view(s, None)).collect::<Vec<_>>()))
 }
 
@@ -100,9 +100,9 @@ pub async fn create(
         active: true,
         created_at: millis(engine.now()),
     };
-    let mut tx = engine.store.begin().await.map_err(Problem::internal)?;
-    hooks::save_subscription(&mut tx, &subscription).await.map_err(Problem::internal)?;
-    tx.commit().await.map_err(Problem::internal)?;
+    let mut tx = engine.store.begin().await.map_err(Problem::store)?;
+    hooks::save_subscription(&mut tx, &subscription).await.map_err(Problem::store)?;
+    tx.commit().await.map_err(Problem::store)?;
     Ok(json(201, &view(&subscription, Some(secret.to_text()))))
 }
 
@@ -120,9 +120,9 @@ pub async fn delete(
         return Err(Problem::new(409, "configured", "This subscription is configured in beslut.toml")
             .detail("remove it from the file and restart"));
     }
-    let mut tx = state.engine.store.begin().await.map_err(Problem::internal)?;
-    let done = hooks::deactivate(&mut tx, &id).await.map_err(Problem::internal)?;
-    tx.commit().await.map_err(Problem::internal)?;
+    let mut tx = state.engine.store.begin().await.map_err(Problem::store)?;
+    let done = hooks::deactivate(&mut tx, &id).await.map_err(Problem::store)?;
+    tx.commit().await.map_err(Problem::store)?;
     if !done {
         return Err(Problem::not_found(&format!("no active subscription {id}")));
     }
@@ -162,7 +162,7 @@ pub async fn deliveries(
     let pool = &state.engine.store.pool;
     let mut rows = hooks::deliveries(pool, q.subscription.as_deref(), q.status.as_deref(), before, limit + 1)
         .await
-        .map_err(Problem::internal)?;
+        .map_err(Problem::store)?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(|d| d.id.to_string()) } else { None };
@@ -175,9 +175,9 @@ pub async fn deliveries(
 pub async fn delivery(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Response, Problem> {
     caller.require("admin")?;
     let pool = &state.engine.store.pool;
-    let found = hooks::delivery(pool, id).await.map_err(Problem::internal)?;
+    let found = hooks::delivery(pool, id).await.map_err(Problem::store)?;
     let Some(found) = found else { return Err(Problem::not_found(&format!("no delivery {id}"))) };
-    let attempts = hooks::attempts(pool, id).await.map_err(Problem::internal)?;
+    let attempts = hooks::attempts(pool, id).await.map_err(Problem::store)?;
     Ok(json(200, &json!({ "delivery": found, "attempts": attempts })))
 }
 
@@ -192,12 +192,12 @@ pub async fn redeliver(
 ) -> Result<Response, Problem> {
     caller.require("admin")?;
     let engine = &state.engine;
-    if hooks::delivery(&engine.store.pool, id).await.map_err(Problem::internal)?.is_none() {
+    if hooks::delivery(&engine.store.pool, id).await.map_err(Problem::store)?.is_none() {
         return Err(Problem::not_found(&format!("no delivery {id}")));
     }
-    let mut tx = engine.store.begin().await.map_err(Problem::internal)?;
-    let queued = hooks::redeliver(&mut tx, id, millis(engine.now())).await.map_err(Problem::internal)?;
-    tx.commit().await.map_err(Problem::internal)?;
+    let mut tx = engine.store.begin().await.map_err(Problem::store)?;
+    let queued = hooks::redeliver(&mut tx, id, millis(engine.now())).await.map_err(Problem::store)?;
+    tx.commit().await.map_err(Problem::store)?;
     if !queued {
         return Err(Problem::new(409, "still-pending", "The delivery is pending or its subscription is gone"));
     }

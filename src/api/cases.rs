@@ -260,7 +260,7 @@ pub async fn list(
         forvaltning: q.forvaltning.filter(|f| !f.trim().is_empty()),
         ..Default::default()
     };
-    let mut rows = cases::search(&state.engine.store.pool, &filter).await.map_err(Problem::internal)?;
+    let mut rows = cases::search(&state.engine.store.pool, &filter).await.map_err(Problem::store)?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = more.then(|| rows.last().map(|r| encode_cursor(r.started_at, &r.summary.id))).flatten();
@@ -437,9 +437,9 @@ pub async fn tasks(
     for person in &people {
         match person {
             // A person's list comes with its cases in one query.
-            Some(p) => held.extend(cases::held_with_cases(pool, p, limit).await.map_err(Problem::internal)?),
+            Some(p) => held.extend(cases::held_with_cases(pool, p, limit).await.map_err(Problem::store)?),
             None => {
-                for h in cases::held(pool, None, limit).await.map_err(Problem::internal)? {
+                for h in cases::held(pool, None, limit).await.map_err(Problem::store)? {
                     let Ok(case) = engine.case(&h.case_id).await else { continue };
                     held.push((h, case));
                 }
@@ -473,7 +473,7 @@ pub async fn audit_trail(
 ) -> Result<Response, Problem> {
     caller.require("read")?;
     let case = state.engine.case(&id).await?;
-    let entries = audit::entries(&state.engine.store.pool, &case.id).await.map_err(Problem::internal)?;
+    let entries = audit::entries(&state.engine.store.pool, &case.id).await.map_err(Problem::store)?;
     Ok(json(200, &entries.iter().map(entry_json).collect::<Vec<_>>()))
 }
 
@@ -501,11 +501,11 @@ pub async fn export(
             .detail(format!("{} is still open, in state {}", case.number, case.state)));
     }
     let pool = &engine.store.pool;
-    let entries = audit::entries(pool, &case.id).await.map_err(Problem::internal)?;
-    let head = audit::remembered_head(pool, &case.id).await.map_err(Problem::internal)?;
-    let intact = audit::verify(pool, &case.id, head.as_deref()).await.map_err(Problem::internal)?.is_empty();
-    let emails = mail::recent(pool, Some(&case.id), 10_000).await.map_err(Problem::internal)?;
-    let events = hooks::events_of(pool, &case.id).await.map_err(Problem::internal)?;
+    let entries = audit::entries(pool, &case.id).await.map_err(Problem::store)?;
+    let head = audit::remembered_head(pool, &case.id).await.map_err(Problem::store)?;
+    let intact = audit::verify(pool, &case.id, head.as_deref()).await.map_err(Problem::store)?.is_empty();
+    let emails = mail::recent(pool, Some(&case.id), 10_000).await.map_err(Problem::store)?;
+    let events = hooks::events_of(pool, &case.id).await.map_err(Problem::store)?;
     let source = engine.definition_source(&case).await?;
     let package = json!({
         "format": "beslut-archive/1",

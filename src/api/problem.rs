@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use beslut_engine::runtime::Error as R;
 use beslut_engine::service::Error;
+use beslut_engine::store::StoreError;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -73,6 +74,12 @@ impl Problem {
 }
 
 impl Problem {
+    /// A failure of the store: 503 while the database is out of reach (nothing was saved, and
+    /// the request may be repeated), else a logged 500.
+    pub fn store(error: impl Into<StoreError>) -> Problem {
+        Problem::from(Error::from(error.into()))
+    }
+
     /// The database is out of reach for a moment: nothing was saved, and the client may repeat
     /// the request after `Retry-After` seconds.
     pub fn unavailable(error: impl std::fmt::Display) -> Problem {

@@ -60,7 +60,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
     let Some((file, def)) = file.and_then(|f| f.definition.as_ref().map(|d| (f, d))) else {
         return Err(Problem::not_found(&format!("no valid workflow {id}")));
     };
-    let versions = cases::versions(&engine.store.pool, &id).await.map_err(Problem::internal)?;
+    let versions = cases::versions(&engine.store.pool, &id).await.map_err(Problem::store)?;
     let versions: Vec<Value> = versions
         .iter()
         .map(|(hash, at)| {

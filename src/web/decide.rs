@@ -56,6 +56,8 @@ enum Refusal {
     },
     Closed(Lang),
     NotYours(Lang),
+    /// The database is out of reach for a moment: nothing is known or decided yet.
+    Unavailable(Lang),
     Broken,
 }
 
@@ -81,11 +83,13 @@ async fn find(state: &AppState, token: &str, client: &str) -> Result<Found, Refu
         Err(LinkError::Invalid) => return Err(invalid(state, client, now)),
     };
     let hash = links::token_hash(token);
-    let Ok(Some(_stored)) = mail_store::link(&state.engine.store.pool, &hash).await else {
+    let stored = mail_store::link(&state.engine.store.pool, &hash).await;
+    let failed = |e: Error| failure(state, &claims, &e);
+    let Some(_stored) = stored.map_err(|e| failed(e.into()))? else {
         return Err(invalid(state, client, now));
     };
-    let case = state.engine.case(&claims.case).await.map_err(|_| Refusal::Broken)?;
-    let def = state.engine.definition_of(&case).await.map_err(|_| Refusal::Broken)?;
+    let case = state.engine.case(&claims.case).await.map_err(failed)?;
+    let def = state.engine.definition_of(&case).await.map_err(failed)?;
     let task = case.task(&claims.task).cloned().ok_or(Refusal::Broken)?;
     let lang = lang_of(state, &claims.recipient);
     if let Some(d) = &task.decision {
@@ -99,6 +103,12 @@ async fn find(state: &AppState, token: &str, client: &str) -> Result<Found, Refu
         return Err(Refusal::NotYours(lang));
     }
     Ok(Found { claims, hash, case, def, task, lang })
+}
+
+/// What a failed read means for the person: wait a moment when the database is out of reach,
+/// else something is broken. Never "invalid": a good link must not count as a guess.
+fn failure(state: &AppState, claims: &Claims, e: &Error) -> Refusal {
+    if e.is_unavailable() { Refusal::Unavailable(lang_of(state, &claims.recipient)) } else { Refusal::Broken }
 }
 
 fn invalid(state: &AppState, client: &str, now: i64) -> Refusal {
@@ -231,7 +241,7 @@ async fn delegate(
         Err(Error::Rejected(runtime::Error::NotAllowed(reason))) => {
             handover(state, found, token, "", &[("to".into(), reason)])
         }
-        Err(_) => refused(token, Refusal::Broken),
+        Err(e) => refused(token, failure(state, &found.claims, &e)),
     }
 }
 
@@ -518,6 +528,7 @@ async fn decide(
         Err(Error::Rejected(e)) if let Some(errors) = field_errors(&e, lang) => {
             confirmation(&state, &found, &token, &values, comment, &errors)
         }
+        Err(e) if e.is_unavailable() => refused(&token, Refusal::Unavailable(lang)),
         Err(_) => match find(&state, &token, &client(&addr)).await {
             // Someone else decided at the same moment, or the task moved on.
             Err(refusal) => refused(&token, refusal),
@@ -631,6 +642,7 @@ async fn renew(
             );
             page(StatusCode::OK, lang, tr(lang, "En ny länk är på väg", "A new link is on its way"), &body)
         }
+        Err(e) if e.is_unavailable() => refused(&token, Refusal::Unavailable(lang)),
         _ => refused(&token, Refusal::Closed(lang)),
     }
 }
@@ -700,6 +712,7 @@ fn refused(token: &str, refusal: Refusal) -> Response {
                 "<h1>The task was handed over</h1><p>The task is now with someone else, so this link no longer applies.</p>",
             ),
         ),
+        Refusal::Unavailable(lang) => super::unavailable(lang),
         Refusal::Broken => page(
             StatusCode::INTERNAL_SERVER_ERROR,
             Lang::Sv,

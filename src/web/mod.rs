@@ -176,6 +176,24 @@ pub fn page(status: axum::http::StatusCode, lang: Lang, title: &str, body: &str)
     secure((status, Html(html)).into_response())
 }
 
+/// The page for a request the database could not take just now: 503 with `Retry-After`, so
+/// that a browser, a proxy or a person tries again instead of taking it for a refusal.
+pub fn unavailable(lang: Lang) -> Response {
+    let body = tr(
+        lang,
+        "<h1>Försök igen om en stund</h1><p>Tjänsten är inte tillgänglig just nu. Inget har sparats; ladda om sidan om en liten stund.</p>",
+        "<h1>Try again in a moment</h1><p>The service is unavailable just now. Nothing was saved; reload the page in a little while.</p>",
+    );
+    let mut response = page(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        lang,
+        tr(lang, "Försök igen om en stund", "Try again in a moment"),
+        body,
+    );
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(crate::api::problem::RETRY_AFTER_SECONDS));
+    response
+}
+
 /// The headers every page carries: the Content-Security-Policy, no referrer (links carry
 /// tokens), no sniffing, no caching of personal pages.
 pub fn secure(mut response: Response) -> Response {

@@ -100,13 +100,16 @@ fn person_by_email(state: &AppState, email: &str) -> Option<Person> {
     state.engine.project().directory.people.iter().find(|p| p.email.eq_ignore_ascii_case(email)).cloned()
 }
 
-async fn viewer(state: &AppState, headers: &HeaderMap) -> Option<Viewer> {
-    let token = cookie(headers, SESSION_COOKIE)?;
+/// The signed-in person, `None` without a live session, or the page to answer when the sessions
+/// cannot be read (then nobody can tell whether the cookie is good, so nobody is sent to sign in).
+async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Option<Viewer>, Response> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
     let now = millis(state.engine.now());
-    let session = web_store::session(&state.engine.store.pool, &hash(token), now).await.ok()??;
+    let found = web_store::session(&state.engine.store.pool, &hash(token), now).await;
+    let Some(session) = found.map_err(|e| unreadable(language(headers, None), e))? else { return Ok(None) };
     let person = person_by_email(state, &session.email);
     let sees_all = person.as_ref().is_some_and(|p| p.roles.iter().any(|g| state.web.viewer_roles.contains(&g.role)));
-    Some(Viewer {
+    Ok(Some(Viewer {
         name: person.as_ref().map_or_else(|| session.email.clone(), |p| p.name.clone()),
         lang: language(headers, person.as_ref()),
         who: session.who,
@@ -114,7 +117,22 @@ async fn viewer(state: &AppState, headers: &HeaderMap) -> Option<Viewer> {
         person,
         csrf: session.csrf,
         sees_all,
-    })
+    }))
+}
+
+/// 503 while the database is out of reach, else a logged 500.
+fn unreadable(lang: Lang, e: beslut_engine::store::StoreError) -> Response {
+    let e = beslut_engine::service::Error::from(e);
+    if e.is_unavailable() {
+        return super::unavailable(lang);
+    }
+    tracing::error!(error = %e, "sessions or sign-in links cannot be read");
+    super::page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        lang,
+        tr(lang, "Något gick fel", "Something went wrong"),
+        "<h1>Något gick fel</h1>",
+    )
 }
 
 impl FromRequestParts<AppState> for Viewer {
@@ -122,7 +140,7 @@ impl FromRequestParts<AppState> for Viewer {
 
     /// Signed in, or sent to the sign-in page and back here afterwards.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Viewer, Response> {
-        if let Some(v) = viewer(state, &parts.headers).await {
+        if let Some(v) = viewer(state, &parts.headers).await? {
             return Ok(v);
         }
         let here = parts.uri.path_and_query().map_or("/uppgifter", |p| p.as_str());
@@ -379,7 +397,8 @@ async fn check_link(state: &AppState, token: &str, lang: Lang, client: &str) -> 
             tr(lang, "Varje inloggningslänk fungerar en gång.", "Each sign-in link works once."),
             again,
         )),
-        _ => Err(invalid()),
+        Ok(None) => Err(invalid()),
+        Err(e) => Err(unreadable(lang, e)),
     }
 }
 
@@ -471,7 +490,11 @@ async fn sign_out(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let Some(viewer) = viewer(&state, &headers).await else { return see_other("/logga-in") };
+    let viewer = match viewer(&state, &headers).await {
+        Ok(Some(viewer)) => viewer,
+        Ok(None) => return see_other("/logga-in"),
+        Err(page) => return page,
+    };
     if !viewer.csrf_ok(&form) {
         return see_other("/uppgifter");
     }

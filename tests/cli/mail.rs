@@ -53,6 +53,24 @@ impl SmtpServer {
         }
     }
 
+    /// A server on `port`, storing into the same Maildir as a stopped one there: the relay
+    /// coming back after an outage.
+    pub fn start_on(dir: &Path, port: u16) -> SmtpServer {
+        let maildir = dir.join("maildir");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(crate::root().join("tests/support/smtp_server.py"))
+            .arg(&maildir)
+            .env("SMTP_PORT", port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 with aiosmtpd");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), port.to_string(), "the SMTP server could not listen on {port} again");
+        SmtpServer { child, port, maildir }
+    }
+
     /// Every received message, as raw text.
     pub fn messages(&self) -> Vec<String> {
         let new = self.maildir.join("new");

@@ -3,6 +3,7 @@
 mod bench;
 mod browser;
 mod check;
+mod cluster;
 mod crash;
 mod drive;
 mod graph;
@@ -10,6 +11,7 @@ mod harness;
 mod integration;
 mod links_e2e;
 mod mail;
+mod nodes;
 mod pages;
 mod scenarios;
 mod seeds_cli;

@@ -136,6 +136,11 @@ impl Lane {
         Some(q.jobs.drain(..n).collect())
     }
 
+    /// Every queued job, leaving the lane's commit task running.
+    fn drain(&self) -> Vec<Job> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).jobs.drain(..).collect()
+    }
+
     fn requeue(&self, job: Job) {
         self.queue.lock().unwrap_or_else(|p| p.into_inner()).jobs.push_front(job);
     }
@@ -190,6 +195,10 @@ async fn commit(core: &Core, lane: &Lane, mut jobs: Vec<Job>) {
             Err(Failed::Job(i, e)) => jobs.remove(i).answer(Err(e)),
             Err(Failed::All(e)) => {
                 let message = e.to_string();
+                // Those queued meanwhile would wait as long again for the same database: they
+                // get the same answer now, so that no caller waits much beyond one acquire
+                // timeout of the pool.
+                jobs.extend(lane.drain());
                 for job in jobs {
                     job.answer(Err(Error::Unavailable(message.clone())));
                 }

@@ -1,0 +1,404 @@
+//! Fault tests of `beslut serve` (issue 8): several nodes on one PostgreSQL database, each
+//! serving the API and running the workers, while nodes are killed with SIGKILL, PostgreSQL
+//! restarts, the SMTP server and the webhook receiver go away, and timers fall due on every node
+//! at once; and the same on one node with SQLite, without the parts that need several nodes.
+//!
+//! Every part is real (`cluster.rs`): the nodes are processes, the clients speak HTTP over
+//! loopback, the emails go to aiosmtpd and the events to a receiver that checks signatures.
+//! Afterwards the database, the SMTP server's Maildir and the receiver's log are compared:
+//! every acknowledged decision is in the audit trail exactly once, every email and event has
+//! arrived at least once under its own Message-ID or webhook-id, and no case has a side effect
+//! twice. `BESLUT_FAULT_DECISIONS` sets the size of the load (default below).
+
+use crate::cluster::{Clients, Node, PrivatePostgres, Setup, Store};
+use sqlx::Row;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Decisions of the kill test when `BESLUT_FAULT_DECISIONS` is not set.
+const DEFAULT_DECISIONS: usize = 2_000;
+
+/// Decisions per case: each case goes through this many tasks.
+const PER_CASE: usize = 50;
+
+/// Cases decided at once, each by its own client.
+const CLIENTS: usize = 24;
+
+fn decisions() -> usize {
+    std::env::var("BESLUT_FAULT_DECISIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(DEFAULT_DECISIONS)
+}
+
+/// What the checks found, printed as the test's one line of figures.
+#[derive(Debug, Default)]
+struct Figures {
+    decisions: usize,
+    acknowledged: usize,
+    kills: usize,
+    lost: usize,
+    doubled: usize,
+    emails: usize,
+    webhooks: usize,
+    /// Emails and webhooks received more than once (allowed: delivery is at least once).
+    emails_again: usize,
+    webhooks_again: usize,
+}
+
+impl std::fmt::Display for Figures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "decisions {}, acknowledged {}, kills {}, lost {}, doubled {}, emails {}, webhooks {}, \
+             received again: {} emails, {} webhooks",
+            self.decisions,
+            self.acknowledged,
+            self.kills,
+            self.lost,
+            self.doubled,
+            self.emails,
+            self.webhooks,
+            self.emails_again,
+            self.webhooks_again
+        )
+    }
+}
+
+/// Kills node `k % n` with SIGKILL each time the clients pass another share of `total`
+/// acknowledged decisions, and starts it again a second later (on a new port, which the
+/// clients are told); returns how many kills there were.
+async fn kill_during(setup: &Setup, nodes: &mut [Node], clients: &Clients, total: usize, kills: usize) -> usize {
+    for k in 0..kills {
+        let mark = total * (k + 1) / (kills + 1);
+        while clients.seen.acknowledged.load(Ordering::SeqCst) < mark {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let i = k % nodes.len();
+        nodes[i].kill();
+        let old = nodes[i].base.clone();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        nodes[i] = setup.node(i, None).await;
+        clients.replace(&old, &nodes[i].base);
+        eprintln!("killed and restarted node {i} after {mark} acknowledged decisions");
+    }
+    kills
+}
+
+/// Waits until every email, event and delivery is handled. Rows held by a killed node stay
+/// leased until the lease runs out (5 minutes for an email); rather than wait that long, the
+/// test then runs `beslut work` acting just after the lease, as a node would that comes along
+/// then. Returns how many rows were taken over that way.
+async fn wait_until_delivered(setup: &Setup, pool: &sqlx::AnyPool, within: Duration) -> usize {
+    let started = Instant::now();
+    let mut last = (usize::MAX, Instant::now());
+    let mut taken_over = 0;
+    loop {
+        let pending = pending(pool).await;
+        if pending.is_empty() {
+            return taken_over;
+        }
+        if pending.len() != last.0 {
+            last = (pending.len(), Instant::now());
+        }
+        let now = jiff::Timestamp::now().as_millisecond();
+        let leased: Vec<i64> = pending.iter().filter_map(|(_, lease)| *lease).filter(|l| *l > now).collect();
+        if last.1.elapsed() > Duration::from_secs(10) && leased.len() == pending.len() {
+            let after = jiff::Timestamp::from_millisecond(leased.iter().max().unwrap() + 1_000).unwrap();
+            setup.beslut(&["work"], Some(after));
+            taken_over += leased.len();
+        }
+        assert!(started.elapsed() < within, "still undelivered after {within:?}: {pending:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Outbox rows and deliveries still to do: (what, lease end).
+async fn pending(pool: &sqlx::AnyPool) -> Vec<(String, Option<i64>)> {
+    let outbox =
+        "SELECT 'outbox ' || kind || ' ' || CAST(id AS TEXT), locked_until FROM outbox WHERE status = 'pending'";
+    let deliveries = "SELECT 'delivery ' || CAST(id AS TEXT), locked_until FROM deliveries WHERE status = 'pending'";
+    let mut rows = Vec::new();
+    for sql in [outbox, deliveries] {
+        for r in sqlx::query(sql).fetch_all(pool).await.unwrap() {
+            rows.push((r.get::<String, _>(0), r.get::<Option<i64>, _>(1)));
+        }
+    }
+    rows
+}
+
+/// Compares the database, the SMTP server's messages and the receiver's requests with the
+/// acknowledged decisions.
+async fn check(setup: &Setup, pool: &sqlx::AnyPool, keys: &[String], cases: usize) -> Figures {
+    let mut figures = Figures { acknowledged: keys.len(), ..Figures::default() };
+    let recorded = decided_keys(pool).await;
+    figures.decisions = recorded.values().sum();
+    figures.lost = keys.iter().filter(|k| !recorded.contains_key(*k)).count();
+    figures.doubled = recorded.values().map(|n| n - 1).sum();
+    let unasked: Vec<&String> = recorded.keys().filter(|k| !keys.contains(k)).collect();
+    assert!(unasked.is_empty(), "decisions nobody acknowledged to a client: {unasked:?}");
+    check_side_effects(pool, keys, cases).await;
+    let (emails, emails_again) = check_emails(setup, pool).await;
+    let (webhooks, webhooks_again) = check_webhooks(setup, pool).await;
+    figures.emails = emails;
+    figures.emails_again = emails_again;
+    figures.webhooks = webhooks;
+    figures.webhooks_again = webhooks_again;
+    figures
+}
+
+/// How often each decision (named by its key, sent as the comment) is in the audit trail.
+async fn decided_keys(pool: &sqlx::AnyPool) -> HashMap<String, usize> {
+    let rows = sqlx::query("SELECT detail FROM audit WHERE what = 'task.decided'").fetch_all(pool).await.unwrap();
+    let mut counts = HashMap::new();
+    for r in rows {
+        let detail: serde_json::Value = serde_json::from_str(&r.get::<String, _>(0)).unwrap();
+        if let Some(key) = detail["comment"].as_str() {
+            *counts.entry(key.to_string()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// Each case's outbox rows, events and deliveries are exactly what its decisions cause: a task
+/// email per task; `case.started` and `task.assigned`, then `task.decided` and `task.assigned`
+/// per decision; one delivery per `task.decided`.
+async fn check_side_effects(pool: &sqlx::AnyPool, keys: &[String], cases: usize) {
+    let mut decided: HashMap<&str, i64> = HashMap::new();
+    for key in keys {
+        *decided.entry(key.split('/').next().unwrap()).or_insert(0) += 1;
+    }
+    assert_eq!(decided.len(), cases, "every case was decided");
+    let counted = [
+        ("email", "SELECT case_id, COUNT(*) FROM outbox WHERE kind = 'email' GROUP BY case_id"),
+        ("webhook", "SELECT case_id, COUNT(*) FROM outbox WHERE kind = 'webhook' GROUP BY case_id"),
+        ("event", "SELECT case_id, COUNT(*) FROM events GROUP BY case_id"),
+        ("delivery", "SELECT case_id, COUNT(*) FROM deliveries GROUP BY case_id"),
+    ];
+    for (what, sql) in counted {
+        let rows = sqlx::query(sql).fetch_all(pool).await.unwrap();
+        let found: HashMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let wrong: Vec<String> = decided
+            .iter()
+            .filter_map(|(case, n)| {
+                let expected = match what {
+                    "email" => 1 + n,
+                    "webhook" | "event" => 2 + 2 * n,
+                    _ => *n,
+                };
+                let got = found.get(*case).copied().unwrap_or(0);
+                (got != expected).then(|| format!("{case}: {got} {what} rows, expected {expected}"))
+            })
+            .collect();
+        assert!(wrong.is_empty(), "side effects missing or doubled: {wrong:?}");
+    }
+}
+
+/// Every email row was sent, and its Message-ID reached the SMTP server at least once; returns
+/// the number of emails and how many arrived more than once.
+async fn check_emails(setup: &Setup, pool: &sqlx::AnyPool) -> (usize, usize) {
+    let rows = sqlx::query(
+        "SELECT o.status, m.message_id FROM outbox o LEFT JOIN mail_log m ON m.outbox_id = o.id WHERE o.kind = 'email'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut received: HashMap<String, usize> = HashMap::new();
+    for message in setup.smtp.messages() {
+        *received.entry(message_id(&message)).or_insert(0) += 1;
+    }
+    let mut unsent = Vec::new();
+    let mut again = 0;
+    for r in &rows {
+        let (status, id): (String, Option<String>) = (r.get(0), r.get(1));
+        let id = id.unwrap_or_default();
+        match received.get(&id) {
+            Some(n) if status == "done" => again += n - 1,
+            _ => unsent.push(format!("{id} ({status})")),
+        }
+    }
+    assert!(unsent.is_empty(), "{} emails never received, e.g. {:?}", unsent.len(), &unsent[..unsent.len().min(5)]);
+    assert_eq!(received.len(), rows.len(), "the SMTP server got messages no email row accounts for");
+    (rows.len(), again)
+}
+
+fn message_id(message: &str) -> String {
+    let headers = message.split("\n\n").next().unwrap_or_default();
+    let line = headers.lines().find(|l| l.to_ascii_lowercase().starts_with("message-id:"));
+    line.map(|l| l["message-id:".len()..].trim().to_string()).unwrap_or_else(|| panic!("no Message-ID in {message}"))
+}
+
+/// Every delivery is delivered and its event's webhook-id reached the receiver at least once;
+/// returns the number of deliveries and how many arrived more than once.
+async fn check_webhooks(setup: &Setup, pool: &sqlx::AnyPool) -> (usize, usize) {
+    let rows = sqlx::query("SELECT event_id, status FROM deliveries").fetch_all(pool).await.unwrap();
+    let received = setup.receiver.received();
+    let mut missing = Vec::new();
+    let mut again = 0;
+    for r in &rows {
+        let (id, status): (String, String) = (r.get(0), r.get(1));
+        match received.get(&id) {
+            Some(n) if status == "done" => again += n - 1,
+            _ => missing.push(format!("{id} ({status})")),
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} webhooks never received, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert_eq!(received.len(), rows.len(), "the receiver got events no delivery accounts for");
+    assert_eq!(setup.receiver.bad_signatures.load(Ordering::SeqCst), 0);
+    (rows.len(), again)
+}
+
+/// The kill test on `store` with `n` nodes: the load of decisions spread over the nodes while
+/// one node after another is killed and restarted, then every check.
+async fn killed_under_load(store: Option<Store>, n: usize, label: &str) {
+    let started = Instant::now();
+    let setup = Setup::new(store).await;
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        nodes.push(setup.node(i, None).await);
+    }
+    let clients = Clients::new(nodes.iter().map(|n| n.base.clone()).collect(), setup.token());
+    let total = decisions();
+    let cases = total.div_ceil(PER_CASE);
+    let followed = clients.start_cases(cases).await;
+    let (keys, kills) = tokio::join!(
+        clients.decide_all(followed, PER_CASE, CLIENTS),
+        kill_during(&setup, &mut nodes, &clients, cases * PER_CASE, 2)
+    );
+    let load = started.elapsed();
+    eprintln!("{label}: load done in {load:.0?}");
+    let pool = setup.store.pool().await;
+    let taken_over = wait_until_delivered(&setup, &pool, Duration::from_secs(180)).await;
+    let mut figures = check(&setup, &pool, &keys, cases).await;
+    figures.kills = kills;
+    println!(
+        "{label}: {figures}; {} nodes, load {load:.0?}, all delivered after {:.0?} ({taken_over} leased rows taken over \
+         after their lease); clients: {} unreachable, {} × 503",
+        n,
+        started.elapsed(),
+        clients.seen.unreachable.load(Ordering::SeqCst),
+        clients.seen.unavailable.load(Ordering::SeqCst)
+    );
+    let unexpected = clients.seen.unexpected.lock().unwrap().clone();
+    assert!(unexpected.is_empty(), "answers other than 200 or 503: {unexpected:#?}");
+    assert_eq!((figures.lost, figures.doubled), (0, 0), "{figures}");
+    assert_eq!(figures.acknowledged, cases * PER_CASE);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_nodes_on_postgres_lose_and_double_nothing_when_killed_under_load() {
+    let Some(store) = Store::fresh_postgres("nodes_kill").await else { return };
+    killed_under_load(Some(store), 3, "postgres, 3 nodes").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_node_on_sqlite_loses_and_doubles_nothing_when_killed_under_load() {
+    killed_under_load(None, 1, "sqlite, 1 node").await;
+}
+
+/// How long PostgreSQL stays down: longer than the pool's acquire timeout (30 s), so that a
+/// request made during the outage cannot simply wait it out and must be answered 503.
+const OUTAGE: Duration = Duration::from_secs(35);
+
+/// Stops the private PostgreSQL once the clients have a third of `total` acknowledged, keeps it
+/// down for [`OUTAGE`] while `pages` are opened, and starts it again. Returns the status and
+/// `Retry-After` of each page during the outage.
+async fn restart_postgres_during(
+    cluster: &PrivatePostgres,
+    clients: &Clients,
+    total: usize,
+    pages: &[(String, &str)],
+) -> Vec<(u16, Option<String>)> {
+    while clients.seen.acknowledged.load(Ordering::SeqCst) < total / 3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.stop();
+    let stopped = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let opened: Vec<_> = pages
+        .iter()
+        .map(|(url, cookie)| {
+            let request = http.get(url).header("cookie", *cookie).timeout(Duration::from_secs(45));
+            tokio::spawn(async move {
+                let page = request.send().await.unwrap();
+                let retry_after = page.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+                (page.status().as_u16(), retry_after)
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for page in opened {
+        answers.push(page.await.unwrap());
+    }
+    tokio::time::sleep(OUTAGE.saturating_sub(stopped.elapsed())).await;
+    cluster.start_again();
+    eprintln!("PostgreSQL was down for {:.0?}", stopped.elapsed());
+    answers
+}
+
+/// A decision link from the first email the SMTP server got, on `node`.
+fn first_link(setup: &Setup, node: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let messages = setup.smtp.messages();
+        if let Some(url) = messages.first().and_then(|m| crate::mail::decision_links(m).into_iter().next()) {
+            let token = url.rsplit("/d/").next().unwrap();
+            return format!("{node}/d/{token}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no email with a decision link arrived");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_answer_503_while_postgres_restarts_and_lose_nothing() {
+    if std::env::var("BESLUT_TEST_SKIP_POSTGRES").as_deref() == Ok("1") {
+        return;
+    }
+    let cluster = PrivatePostgres::start().expect("PostgreSQL's server binaries in /usr/lib/postgresql/*/bin");
+    let url = crate::cluster::fresh_database(&cluster.url(), "restart").await;
+    let setup = Setup::new(Some(Store::Postgres(url))).await;
+    let mut nodes = vec![setup.node(0, None).await, setup.node(1, None).await];
+    let clients = Clients::new(nodes.iter().map(|n| n.base.clone()).collect(), setup.token());
+    let (cases, per_case) = (24, 25);
+    let followed = clients.start_cases(cases).await;
+    // A decision link from an email, and a signed-in page: the node cannot tell whether the
+    // session cookie is valid while the database is away, so it must not send anyone to sign in.
+    let pages =
+        [(first_link(&setup, &nodes[0].base), ""), (format!("{}/uppgifter", nodes[1].base), "beslut_session=abc")];
+    let (keys, answers) = tokio::join!(
+        clients.decide_all(followed, per_case, CLIENTS),
+        restart_postgres_during(&cluster, &clients, cases * per_case, &pages)
+    );
+    assert!(nodes.iter_mut().all(Node::alive), "the nodes ride out the restart without being restarted");
+    let pool = setup.store.pool().await;
+    wait_until_delivered(&setup, &pool, Duration::from_secs(180)).await;
+    let figures = check(&setup, &pool, &keys, cases).await;
+    let seen = &clients.seen;
+    println!(
+        "postgres restarted under load: {figures}; {} × 503 ({} without Retry-After), {} unreachable, slowest answer {} ms; \
+         the pages answered {answers:?} (status, Retry-After)",
+        seen.unavailable.load(Ordering::SeqCst),
+        seen.without_retry_after.load(Ordering::SeqCst),
+        seen.unreachable.load(Ordering::SeqCst),
+        seen.slowest_ms.load(Ordering::SeqCst),
+    );
+    let unexpected = seen.unexpected.lock().unwrap().clone();
+    assert!(unexpected.is_empty(), "answers other than 200 or 503 during the restart: {unexpected:#?}");
+    assert!(seen.unavailable.load(Ordering::SeqCst) > 0, "requests during the outage are answered 503");
+    assert_eq!(seen.without_retry_after.load(Ordering::SeqCst), 0, "every 503 says when to try again");
+    let slowest = Duration::from_millis(seen.slowest_ms.load(Ordering::SeqCst) as u64);
+    assert!(
+        slowest < Duration::from_secs(35),
+        "no request waits much longer than the pool's acquire timeout (30 s): {slowest:?}"
+    );
+    for (answer, (page, _)) in answers.iter().zip(&pages) {
+        assert_eq!((answer.0, answer.1.as_deref()), (503, Some("2")), "{page} during the outage");
+    }
+    assert_eq!((figures.lost, figures.doubled), (0, 0), "{figures}");
+}

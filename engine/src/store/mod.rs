@@ -150,6 +150,27 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// Two branches that each add the next migration number would both be applied as one
+    /// version, and the second fails at start on every database.
+    #[test]
+    fn every_migration_has_its_own_version_and_both_databases_have_the_same() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let versions = |db: &str| {
+            let mut names: Vec<String> = std::fs::read_dir(dir.join(db))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let sqlite = versions("sqlite");
+        assert_eq!(sqlite, versions("postgres"), "the two folders must hold the same migrations");
+        let mut numbers: Vec<&str> = sqlite.iter().map(|n| n.split('_').next().unwrap()).collect();
+        let count = numbers.len();
+        numbers.dedup();
+        assert_eq!(numbers.len(), count, "two migrations share a version: {sqlite:?}");
+    }
+
     #[test]
     fn placeholders_number_every_value_of_every_row() {
         assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");

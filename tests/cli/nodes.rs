@@ -12,13 +12,12 @@
 
 use crate::cluster::{Clients, Node, PrivatePostgres, Setup, Store};
 use sqlx::Row;
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Decisions of the kill test when `BESLUT_FAULT_DECISIONS` is not set.
-const DEFAULT_DECISIONS: usize = 2_000;
+const DEFAULT_DECISIONS: usize = 1_000;
 
 /// Decisions per case: each case goes through this many tasks.
 const PER_CASE: usize = 50;
@@ -363,7 +362,7 @@ async fn nodes_answer_503_while_postgres_restarts_and_lose_nothing() {
     let cluster = PrivatePostgres::start().expect("PostgreSQL's server binaries in /usr/lib/postgresql/*/bin");
     let url = crate::cluster::fresh_database(&cluster.url(), "restart").await;
     let setup = Setup::new(Some(Store::Postgres(url))).await;
-    let mut nodes = vec![setup.node(0, None).await, setup.node(1, None).await];
+    let mut nodes = [setup.node(0, None).await, setup.node(1, None).await];
     let clients = Clients::new(nodes.iter().map(|n| n.base.clone()).collect(), setup.token());
     let (cases, per_case) = (24, 25);
     let followed = clients.start_cases(cases).await;

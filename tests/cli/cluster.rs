@@ -136,13 +136,21 @@ impl Setup {
         Setup { dir, smtp, receiver, store, env }
     }
 
-    /// Starts node number `n`, acting at `now` when given (`BESLUT_NOW`), else on the real clock.
+    /// Starts node number `n`, acting at `now` when given (`BESLUT_NOW`), else on the real clock,
+    /// and waits until it listens.
     pub async fn node(&self, n: usize, now: Option<jiff::Timestamp>) -> Node {
+        let mut node = self.spawn(n, now);
+        node.listening().await;
+        node
+    }
+
+    /// Starts node number `n` without waiting for it, so that several start at the same moment.
+    pub fn spawn(&self, n: usize, now: Option<jiff::Timestamp>) -> Node {
         let mut env = self.env.clone();
         if let Some(now) = now {
             env.push(("BESLUT_NOW".into(), now.to_string()));
         }
-        Node::start(&env, &self.dir.path().join(format!("node-{n}.log"))).await
+        Node::spawn(&env, &self.dir.path().join(format!("node-{n}.log")))
     }
 
     /// Runs `beslut ARGS` with the nodes' settings, and returns its standard output.
@@ -176,14 +184,17 @@ fn config_file(smtp_port: u16, receiver: &str) -> String {
 /// A `beslut serve` process on a port of its own choosing; killed when dropped.
 pub struct Node {
     child: Child,
+    /// `http://127.0.0.1:PORT` once listening.
     pub base: String,
     pub log: PathBuf,
+    /// Where this run's lines start in the log, which earlier runs of the node share.
+    from: usize,
 }
 
 impl Node {
-    async fn start(env: &[(String, String)], log: &Path) -> Node {
+    fn spawn(env: &[(String, String)], log: &Path) -> Node {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        let already = file.metadata().unwrap().len() as usize;
+        let from = file.metadata().unwrap().len() as usize;
         let child = Command::new(env!("CARGO_BIN_EXE_beslut"))
             .args(["serve", "--listen", "127.0.0.1:0"])
             .envs(env.iter().map(|(k, v)| (k, v)))
@@ -191,19 +202,18 @@ impl Node {
             .stderr(file)
             .spawn()
             .expect("the beslut binary starts");
-        let mut node = Node { child, base: String::new(), log: log.to_path_buf() };
-        node.base = node.address(already).await;
-        node
+        Node { child, base: String::new(), log: log.to_path_buf(), from }
     }
 
-    /// Waits for the line in which the node says where it listens, after `skip` bytes of log.
-    async fn address(&mut self, skip: usize) -> String {
+    /// Waits for the line in which the node says where it listens.
+    pub async fn listening(&mut self) {
         let started = Instant::now();
         loop {
             let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let new = text.get(skip..).unwrap_or_default();
+            let new = text.get(self.from..).unwrap_or_default();
             if let Some(rest) = new.split("lyssnar på ").nth(1) {
-                return rest.split_whitespace().next().unwrap().to_string();
+                self.base = rest.split_whitespace().next().unwrap().to_string();
+                return;
             }
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("the node exited ({status}) before listening:\n{new}");
@@ -222,13 +232,6 @@ impl Node {
     /// True while the process runs.
     pub fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
-    }
-
-    /// The last lines of the node's log, for failure messages.
-    pub fn tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
     }
 }
 

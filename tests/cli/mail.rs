@@ -71,6 +71,12 @@ impl SmtpServer {
         SmtpServer { child, port, maildir }
     }
 
+    /// Stops the server: connections to its port are refused until one starts there again.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Every received message, as raw text.
     pub fn messages(&self) -> Vec<String> {
         let new = self.maildir.join("new");

@@ -12,13 +12,12 @@
 
 use crate::cluster::{Clients, Node, PrivatePostgres, Setup, Store};
 use sqlx::Row;
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Decisions of the kill test when `BESLUT_FAULT_DECISIONS` is not set.
-const DEFAULT_DECISIONS: usize = 2_000;
+const DEFAULT_DECISIONS: usize = 1_000;
 
 /// Decisions per case: each case goes through this many tasks.
 const PER_CASE: usize = 50;
@@ -363,7 +362,7 @@ async fn nodes_answer_503_while_postgres_restarts_and_lose_nothing() {
     let cluster = PrivatePostgres::start().expect("PostgreSQL's server binaries in /usr/lib/postgresql/*/bin");
     let url = crate::cluster::fresh_database(&cluster.url(), "restart").await;
     let setup = Setup::new(Some(Store::Postgres(url))).await;
-    let mut nodes = vec![setup.node(0, None).await, setup.node(1, None).await];
+    let mut nodes = [setup.node(0, None).await, setup.node(1, None).await];
     let clients = Clients::new(nodes.iter().map(|n| n.base.clone()).collect(), setup.token());
     let (cases, per_case) = (24, 25);
     let followed = clients.start_cases(cases).await;
@@ -401,4 +400,158 @@ async fn nodes_answer_503_while_postgres_restarts_and_lose_nothing() {
         assert_eq!((answer.0, answer.1.as_deref()), (503, Some("2")), "{page} during the outage");
     }
     assert_eq!((figures.lost, figures.doubled), (0, 0), "{figures}");
+}
+
+/// The moment the timer test's cases start: a Monday morning.
+const MONDAY: &str = "2026-11-23T08:00:00Z";
+
+/// A week later: every case's one-working-day deadline has passed.
+const NEXT_MONDAY: &str = "2026-11-30T08:00:00Z";
+
+/// Cases in the timer test.
+const TIMER_CASES: usize = 240;
+
+fn at(text: &str, plus_seconds: i64) -> jiff::Timestamp {
+    let t: jiff::Timestamp = text.parse().unwrap();
+    t.checked_add(jiff::SignedDuration::from_secs(plus_seconds)).unwrap()
+}
+
+async fn timers_left(pool: &sqlx::AnyPool) -> i64 {
+    sqlx::query("SELECT COUNT(*) FROM timers").fetch_one(pool).await.unwrap().get(0)
+}
+
+/// Starts [`TIMER_CASES`] cases on Monday, then `n` nodes at once a week later, each acting a
+/// second after the one before (so that the audit trail tells which node fired a timer). Node 0
+/// is killed while the timers fire and comes back two minutes later, after the 60 s lease of
+/// the timers it held. Every case must then have timed out exactly once.
+async fn timers_fire_once(store: Option<Store>, n: usize, label: &str) {
+    let setup = Setup::new(store).await;
+    let starter = setup.node(0, Some(at(MONDAY, 0))).await;
+    let clients = Clients::new(vec![starter.base.clone()], setup.token());
+    clients.start_cases(TIMER_CASES).await;
+    drop(starter);
+    let pool = setup.store.pool().await;
+    assert_eq!(timers_left(&pool).await, TIMER_CASES as i64, "one deadline per case");
+    let mut nodes: Vec<Node> = (0..n).map(|i| setup.spawn(i, Some(at(NEXT_MONDAY, i as i64)))).collect();
+    for node in &mut nodes {
+        node.listening().await;
+    }
+    let started = Instant::now();
+    while timers_left(&pool).await > (TIMER_CASES as i64) * 2 / 3 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the timers do not fire");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    nodes[0].kill();
+    let left_at_kill = timers_left(&pool).await;
+    nodes[0] = setup.node(0, Some(at(NEXT_MONDAY, 120))).await;
+    while timers_left(&pool).await > 0 {
+        assert!(started.elapsed() < Duration::from_secs(120), "timers left: {}", timers_left(&pool).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (per_case, by_node) = timeouts(&pool).await;
+    let doubled: Vec<_> = per_case.iter().filter(|(_, n)| **n > 1).collect();
+    let lost = TIMER_CASES - per_case.len();
+    println!(
+        "{label}: {TIMER_CASES} timers due at once on {n} nodes, 1 kill ({left_at_kill} left then), lost {lost}, \
+         doubled {}; fired by node (acting at): {by_node:?}",
+        doubled.len()
+    );
+    assert_eq!((lost, doubled.len()), (0, 0), "each timer moves its case exactly once: {doubled:?}");
+}
+
+/// The timeout decisions of each case, and how many each node made (by the moment it acts at).
+async fn timeouts(pool: &sqlx::AnyPool) -> (HashMap<String, usize>, std::collections::BTreeMap<String, usize>) {
+    let rows = sqlx::query(
+        "SELECT a.case_id, a.at, c.state FROM audit a JOIN cases c ON c.id = a.case_id WHERE a.what = 'task.decided'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let (mut per_case, mut by_node) = (HashMap::new(), std::collections::BTreeMap::new());
+    for r in rows {
+        let (case, moment, state): (String, i64, String) = (r.get(0), r.get(1), r.get(2));
+        assert_eq!(state, "klar", "{case} moved on by its deadline");
+        *per_case.entry(case).or_insert(0) += 1;
+        let acting = jiff::Timestamp::from_millisecond(moment).unwrap().to_string();
+        *by_node.entry(acting).or_insert(0) += 1;
+    }
+    (per_case, by_node)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_nodes_on_postgres_fire_each_due_timer_once() {
+    let Some(store) = Store::fresh_postgres("nodes_timers").await else { return };
+    timers_fire_once(Some(store), 3, "postgres, timers").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_node_on_sqlite_fires_each_due_timer_once_across_a_kill() {
+    timers_fire_once(None, 1, "sqlite, timers").await;
+}
+
+/// Emails and deliveries that have failed at least once and wait for their retry, and those
+/// given up (`dead`).
+async fn waiting_and_dead(pool: &sqlx::AnyPool) -> (i64, i64, i64) {
+    let one = |sql: &'static str| async move { sqlx::query(sql).fetch_one(pool).await.unwrap().get::<i64, _>(0) };
+    let waiting_emails =
+        one("SELECT COUNT(*) FROM outbox WHERE kind = 'email' AND status = 'pending' AND attempts > 0").await;
+    let waiting_deliveries = one("SELECT COUNT(*) FROM deliveries WHERE status = 'pending' AND attempts > 0").await;
+    let dead = one("SELECT COUNT(*) FROM outbox WHERE status = 'dead'").await
+        + one("SELECT COUNT(*) FROM deliveries WHERE status = 'dead'").await;
+    (waiting_emails, waiting_deliveries, dead)
+}
+
+/// The SMTP server and the webhook receiver go away while decisions are made; the emails and
+/// events wait (pending, retried, never dead) and all arrive once both are back on their ports.
+async fn deliveries_wait_for_smtp_and_receiver(store: Option<Store>, n: usize, label: &str) {
+    let mut setup = Setup::new(store).await;
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        nodes.push(setup.node(i, None).await);
+    }
+    let clients = Clients::new(nodes.iter().map(|n| n.base.clone()).collect(), setup.token());
+    let (cases, per_case) = (20, 5);
+    let followed = clients.start_cases(cases).await;
+    let pool = setup.store.pool().await;
+    wait_until_delivered(&setup, &pool, Duration::from_secs(120)).await;
+
+    setup.smtp.stop();
+    setup.receiver.stop().await;
+    let down = Instant::now();
+    let keys = clients.decide_all(followed, per_case, CLIENTS).await;
+    let (emails, deliveries) = loop {
+        let (emails, deliveries, dead) = waiting_and_dead(&pool).await;
+        assert_eq!(dead, 0, "nothing is given up while the servers are away");
+        // Deliveries about one case go out in order: the first of each case is tried, and the
+        // others wait behind it.
+        let all = cases * per_case;
+        if emails as usize == all && deliveries as usize == cases {
+            break (emails, deliveries);
+        }
+        assert!(down.elapsed() < Duration::from_secs(90), "{emails} of {all} emails and {deliveries} of {cases} tried");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let outage = down.elapsed();
+    setup.smtp = crate::mail::SmtpServer::start_on(setup.dir.path(), setup.smtp.port);
+    setup.receiver.restart().await;
+    wait_until_delivered(&setup, &pool, Duration::from_secs(180)).await;
+    let figures = check(&setup, &pool, &keys, cases).await;
+    println!(
+        "{label}: SMTP server and receiver down for {outage:.0?}: {emails} emails and {} webhooks waited ({deliveries} \
+         tried), none dead; all arrived {:.0?} after they came back; {figures}",
+        cases * per_case,
+        down.elapsed() - outage
+    );
+    assert_eq!((figures.lost, figures.doubled), (0, 0), "{figures}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_nodes_on_postgres_hold_emails_and_webhooks_while_their_servers_are_down() {
+    let Some(store) = Store::fresh_postgres("nodes_outage").await else { return };
+    deliveries_wait_for_smtp_and_receiver(Some(store), 3, "postgres, 3 nodes").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_node_on_sqlite_holds_emails_and_webhooks_while_their_servers_are_down() {
+    deliveries_wait_for_smtp_and_receiver(None, 1, "sqlite, 1 node").await;
 }

@@ -1,5 +1,6 @@
-//! `beslut bench` runs end to end on SQLite and writes its report; the figures themselves are
-//! recorded in BENCHMARKS.md from a release build, not judged here.
+//! `beslut bench` runs end to end on SQLite (the email section against its own SMTP server)
+//! and writes its report; the figures themselves are recorded in BENCHMARKS.md from a release
+//! build, not judged here.
 
 #[test]
 fn the_bench_command_measures_limits_and_the_engine_and_writes_a_report() {
@@ -11,6 +12,8 @@ fn the_bench_command_measures_limits_and_the_engine_and_writes_a_report() {
         "--seconds",
         "0.2",
         "--decisions",
+        "20",
+        "--emails",
         "20",
         "--dir",
         data.to_str().unwrap(),
@@ -24,6 +27,7 @@ fn the_bench_command_measures_limits_and_the_engine_and_writes_a_report() {
         "SQLite raw single-row commits",
         "engine decisions on SQLite, concurrency 1",
         "concurrency 32",
+        "emails rendered and sent to a local SMTP server",
         "cargo run --release -- bench",
     ] {
         assert!(report.contains(line), "{line} is missing from the report:\n{report}");

@@ -6,8 +6,9 @@
 //! PostgreSQL. Then the engine's durable decisions per second through the service layer (no
 //! HTTP), at concurrency 1 and 32. The results go to a table and to `BENCHMARKS.md`.
 //!
-//! Still to come (issue 9): HTTP approvals through `beslut serve`, email delivery, and the
-//! scale run with a million closed cases.
+//! Then email delivery (`email`): real task emails sent by the mailer to an SMTP server of
+//! the bench's own on loopback. Still to come (issue 9): HTTP approvals through `beslut
+//! serve`, and the scale run with a million closed cases.
 
 mod email;
 
@@ -356,10 +357,12 @@ fn report(figures: &[Figure], options: &Options) -> String {
     let postgres = if options.postgres.is_some() { " --postgres URL" } else { "" };
     format!(
         "# Benchmarks\n\nMeasured {date} on {machine}, with a release build. Every ratio is to a limit measured in the same run, \
-         on the same disk (`{dir}`) and the same PostgreSQL server.\n\nReproduce:\n\n```sh\ncargo run --release -- bench{postgres} --seconds {s} --decisions {d}\n```\n\n{table}\n\
+         on the same disk (`{dir}`) and the same PostgreSQL server.\n\nReproduce:\n\n```sh\ncargo run --release -- bench{postgres} --seconds {s} --decisions {d} --emails {e}\n```\n\n{table}\n\
          Engine decisions each commit the case, its audit entries, its outbox rows (the emails and the `task.decided` \
          event) and its timers in one transaction, and are acknowledged only after that commit.\n\n\
-         Not yet measured (issue 9): HTTP approvals through `beslut serve`, email delivery to a local SMTP server, and \
+         Emails are task emails of started funding applications, each rendered with its signed links and archived \
+         before it is sent, then marked sent; the SMTP server is the bench's own (tokio, loopback).\n\n\
+         Not yet measured (issue 9): HTTP approvals through `beslut serve`, and \
          the scale run with 1,000,000 closed and 100,000 open cases. Group commit is not built yet, so the SQLite \
          target at concurrency 32 (2 × the raw commit rate) cannot be met by one commit per decision.\n",
         date = now.strftime("%Y-%m-%d %H:%M %Z"),
@@ -367,6 +370,7 @@ fn report(figures: &[Figure], options: &Options) -> String {
         dir = options.data_dir.display(),
         s = options.seconds,
         d = options.decisions,
+        e = options.emails,
         table = table(figures),
     )
 }

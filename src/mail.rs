@@ -4,11 +4,16 @@
 //! Rows go in batches through three steps. (1) In one transaction: claim and lease up to
 //! [`BATCH`] due rows, render each, mint its link tokens (stored as hashes) and archive the
 //! message under the row's id. (2) Send them, outside any transaction, a few at a time over
-//! pooled SMTP connections. (3) In one transaction: mark each row done, or schedule its retry
-//! with backoff, or keep it as `dead` when the server refused it for good. A retry sends the
-//! archived message again, with the same Message-ID and the same links, so a crash between
-//! sending and marking can at worst repeat identical emails, never make a different one; and
-//! a worker that dies holding a batch loses it to another when the lease runs out.
+//! pooled SMTP connections, while the next batch goes through step 1. (3) In one transaction:
+//! mark each row done, or schedule its retry with backoff, or keep it as `dead` when the
+//! server refused it for good. A retry sends the archived message again, with the same
+//! Message-ID and the same links, so a crash between sending and marking can at worst repeat
+//! identical emails, never make a different one; and a worker that dies holding a batch loses
+//! it to another when the lease runs out.
+
+mod smtp;
+
+pub use smtp::SmtpTransport;
 
 use beslut_engine::definition::model::{Definition, FieldType, StateKind};
 use beslut_engine::diagnostic::Lang;
@@ -37,8 +42,9 @@ const BATCH: i64 = 64;
 /// Messages in flight at once; the SMTP pool keeps as many connections open between batches.
 pub const SENDING_AT_ONCE: usize = 16;
 /// A send that takes longer is a transient failure, so that a batch ends within its lease:
-/// `BATCH / SENDING_AT_ONCE` rounds of at most this each is 4 minutes.
-const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// it waits for the batch before it to go out, then goes out itself, each in at most
+/// `BATCH / SENDING_AT_ONCE` rounds of this: 4 minutes.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A message ready to go out.
 #[derive(Clone, Debug)]
@@ -80,11 +86,6 @@ impl Transport for FileTransport {
     }
 }
 
-/// SMTP through lettre, with a connection pool and timeouts.
-pub struct SmtpTransport {
-    pub inner: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
-}
-
 /// How to reach an SMTP server.
 #[derive(Clone, Debug)]
 pub struct SmtpConfig {
@@ -94,42 +95,6 @@ pub struct SmtpConfig {
     pub security: String,
     pub username: Option<String>,
     pub password: Option<String>,
-}
-
-impl SmtpTransport {
-    pub fn new(config: &SmtpConfig) -> Result<SmtpTransport, String> {
-        use lettre::transport::smtp::authentication::Credentials;
-        type T = lettre::AsyncSmtpTransport<lettre::Tokio1Executor>;
-        let builder = match config.security.as_str() {
-            "none" => T::builder_dangerous(&config.host),
-            "starttls" => T::starttls_relay(&config.host).map_err(|e| e.to_string())?,
-            "tls" => T::relay(&config.host).map_err(|e| e.to_string())?,
-            other => return Err(format!("smtp security must be none, starttls or tls, not {other}")),
-        };
-        // The pool keeps one connection per message in flight, so a batch reuses open
-        // connections instead of greeting the server again for every email.
-        let pool = lettre::transport::smtp::PoolConfig::new()
-            .max_size(SENDING_AT_ONCE as u32)
-            .idle_timeout(Duration::from_secs(60));
-        let mut builder = builder.port(config.port).timeout(Some(Duration::from_secs(30))).pool_config(pool);
-        if let (Some(user), Some(password)) = (&config.username, &config.password) {
-            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
-        }
-        Ok(SmtpTransport { inner: builder.build() })
-    }
-}
-
-#[async_trait::async_trait]
-impl Transport for SmtpTransport {
-    async fn send(&self, from: &str, message: &Outgoing) -> Result<(), SendError> {
-        use lettre::AsyncTransport;
-        let built = build(from, message).map_err(|e| SendError { permanent: true, message: e })?;
-        self.inner
-            .send(built)
-            .await
-            .map(|_| ())
-            .map_err(|e| SendError { permanent: e.is_permanent(), message: e.to_string() })
-    }
 }
 
 /// A MIME message: text, and HTML as an alternative when there is one.
@@ -187,15 +152,15 @@ impl Mailer {
     /// Delivers every email row that is due, batch by batch; returns how many were sent.
     pub async fn run_once(&self) -> Result<usize, Failure> {
         let mut sent = 0;
-        loop {
-            let batch = self.prepare_batch().await?;
-            if batch.is_empty() {
-                return Ok(sent);
-            }
-            let results = self.send_all(&batch).await;
+        let mut batch = self.prepare_batch().await?;
+        while !batch.is_empty() {
+            // The next batch is claimed and rendered while this one is on the wire.
+            let (results, next) = tokio::join!(self.send_all(&batch), self.prepare_batch());
             sent += results.iter().filter(|r| r.is_ok()).count();
             self.finish(&batch, results).await?;
+            batch = next?;
         }
+        Ok(sent)
     }
 
     /// Step 1: claims a batch of due rows, and renders and archives each message unless a
@@ -206,19 +171,25 @@ impl Mailer {
         let mut tx = store.begin().await.map_err(text)?;
         let rows =
             effects::claim_due(&mut tx, store.backend, "email", now, now + LEASE_MS, BATCH).await.map_err(text)?;
-        let mut seen = Seen::default();
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let mut archived = mail_store::logged_mails(&mut tx, &ids).await.map_err(text)?;
+        let mut rendering = Rendering::default();
         let mut batch = Vec::with_capacity(rows.len());
         for row in rows {
-            let logged = match mail_store::logged_mail(&mut tx, row.id).await.map_err(text)? {
+            let logged = match archived.remove(&row.id) {
                 Some(logged) => logged,
                 None => {
-                    let logged = self.render_row(&mut tx, &row, &mut seen).await?;
-                    mail_store::log_mail(&mut tx, &logged, now).await.map_err(text)?;
+                    let logged = self.render_row(&mut tx, &row, &mut rendering).await?;
+                    rendering.mails.push(logged.clone());
                     logged
                 }
             };
             batch.push((row, outgoing(logged)));
         }
+        // A few multi-row statements for the whole batch: each statement is a round trip to
+        // the database, and there would be five per email.
+        mail_store::log_mails(&mut tx, &rendering.mails, now).await.map_err(text)?;
+        mail_store::insert_links(&mut tx, &rendering.links).await.map_err(text)?;
         tx.commit().await.map_err(text)?;
         Ok(batch)
     }
@@ -249,9 +220,15 @@ impl Mailer {
         let store = &self.engine.store;
         let now = millis(self.engine.now());
         let mut tx = store.begin().await.map_err(text)?;
+        let mut done = Vec::with_capacity(batch.len());
         for ((row, _), result) in batch.iter().zip(results) {
-            record(&mut tx, row, result, now).await.map_err(text)?;
+            match result {
+                Ok(()) => done.push(row.id),
+                Err(e) => failed(&mut tx, row, e, now).await.map_err(text)?,
+            }
         }
+        effects::mark_all_done(&mut tx, &done).await.map_err(text)?;
+        mail_store::mark_all_sent(&mut tx, &done, now).await.map_err(text)?;
         tx.commit().await.map_err(text)
     }
 
@@ -259,19 +236,20 @@ impl Mailer {
         &self,
         tx: &mut beslut_engine::store::Tx,
         row: &effects::OutboxRow,
-        seen: &mut Seen,
+        rendering: &mut Rendering,
     ) -> Result<mail_store::LoggedMail, Failure> {
         let Effect::Notify { kind, template, to, task } = &row.effect else {
             return Err(format!("outbox row {} is not an email", row.id));
         };
-        let (case, def) = self.case_of(tx, &row.case_id, seen).await?;
+        let (case, def) = self.case_of(tx, &row.case_id, rendering).await?;
         let (case, def) = (case.as_ref(), def.as_ref());
         let task = task.as_deref().and_then(|id| case.task(id));
         let wants_links = matches!(kind, NoticeKind::TaskAssigned | NoticeKind::Reminder | NoticeKind::Escalation);
         let mut links = Vec::new();
         if let (Some(task), true) = (task, wants_links) {
-            for (action, label, comment_required) in task_actions(&def, task, to.lang) {
-                let token = self.mint(tx, case, task, to, &action, row.id).await?;
+            for (action, label, comment_required) in task_actions(def, task, to.lang) {
+                let (token, link) = self.mint(case, task, to, &action, row.id);
+                rendering.links.push(link);
                 links.push(render::ActionLink { label, url: format!("{}/d/{token}", self.base_url), comment_required });
             }
         }
@@ -307,7 +285,7 @@ impl Mailer {
         &self,
         tx: &mut beslut_engine::store::Tx,
         case_id: &str,
-        seen: &mut Seen,
+        seen: &mut Rendering,
     ) -> Result<(Arc<Case>, Arc<Definition>), Failure> {
         if let Some(found) = seen.cases.get(case_id) {
             return Ok(found.clone());
@@ -324,16 +302,16 @@ impl Mailer {
         Ok(found)
     }
 
-    /// A token for one recipient, task and action; only its hash is stored.
-    async fn mint(
+    /// A token for one recipient, task and action, and the row that stores its hash (never
+    /// the token itself).
+    fn mint(
         &self,
-        tx: &mut beslut_engine::store::Tx,
         case: &Case,
         task: &Task,
         to: &Party,
         action: &str,
         outbox_id: i64,
-    ) -> Result<String, Failure> {
+    ) -> (String, mail_store::NewLink) {
         let now = self.engine.now().as_second();
         let expires = task.deadline.map_or(now + NO_DEADLINE_SECONDS, |d| d.as_second() + GRACE_SECONDS);
         let claims = Claims {
@@ -355,10 +333,13 @@ impl Mailer {
             expires_at: expires,
             used_at: None,
         };
-        mail_store::insert_link(tx, &links::token_hash(&token), &stored, now * 1000, Some(outbox_id))
-            .await
-            .map_err(text)?;
-        Ok(token)
+        let link = mail_store::NewLink {
+            hash: links::token_hash(&token),
+            link: stored,
+            created_at: now * 1000,
+            outbox_id: Some(outbox_id),
+        };
+        (token, link)
     }
 
     fn context(
@@ -471,11 +452,14 @@ fn text(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// Cases and definitions already read while rendering one batch.
+/// What rendering one batch has read (cases and definitions, read once each) and made (the
+/// messages and link tokens to store together).
 #[derive(Default)]
-struct Seen {
+struct Rendering {
     cases: HashMap<String, (Arc<Case>, Arc<Definition>)>,
     definitions: HashMap<(String, String), Arc<Definition>>,
+    mails: Vec<mail_store::LoggedMail>,
+    links: Vec<mail_store::NewLink>,
 }
 
 fn outgoing(logged: mail_store::LoggedMail) -> Outgoing {
@@ -488,24 +472,16 @@ fn outgoing(logged: mail_store::LoggedMail) -> Outgoing {
     }
 }
 
-/// Records one send: done, or a retry after a backoff, or `dead` when the server refused the
+/// Records a failed send: a retry after a backoff, or `dead` when the server refused the
 /// message for good or the attempts ran out.
-async fn record(
+async fn failed(
     tx: &mut beslut_engine::store::Tx,
     row: &effects::OutboxRow,
-    result: Result<(), SendError>,
+    e: SendError,
     now: i64,
 ) -> Result<(), beslut_engine::store::StoreError> {
-    match result {
-        Ok(()) => {
-            effects::mark_done(tx, row.id).await?;
-            mail_store::mark_sent(tx, row.id, now).await
-        }
-        Err(e) => {
-            let dead = e.permanent || row.attempts + 1 >= MAX_ATTEMPTS;
-            effects::mark_failed(tx, row.id, &e.message, now + effects::backoff_ms(row.attempts), dead).await
-        }
-    }
+    let dead = e.permanent || row.attempts + 1 >= MAX_ATTEMPTS;
+    effects::mark_failed(tx, row.id, &e.message, now + effects::backoff_ms(row.attempts), dead).await
 }
 
 /// The link action that hands a task to a colleague. Workflow ids start with a letter, so it

@@ -428,7 +428,7 @@ fn report(figures: &[Figure], options: &Options) -> String {
     let postgres = if options.postgres.is_some() { " --postgres URL" } else { "" };
     format!(
         "# Benchmarks\n\nMeasured {date} on {machine}, with a release build. Every ratio is to a limit measured in the same run, \
-         on the same disk (`{dir}`) and the same PostgreSQL server.\n\nReproduce:\n\n```sh\ncargo run --release -- bench{postgres} --seconds {s} --decisions {d} --http-decisions {h} \
+         on the same disk (`{dir}`) and the same PostgreSQL server.\n\nReproduce:\n\n```sh\ncargo run --release -- bench{postgres} --seconds {s} --decisions {d} --http-decisions {h} --emails {e} \
          --closed-cases {closed} --open-cases {open} --check-files {files}\n```\n\n{table}\n\
          Engine decisions each commit the case, its audit entries, its outbox rows (the emails and the `task.decided` \
          event) and its timers in one transaction, and are acknowledged only after that commit. Concurrent decisions \
@@ -449,6 +449,7 @@ fn report(figures: &[Figure], options: &Options) -> String {
         closed = options.scale_closed,
         open = options.scale_open,
         files = options.check_files,
+        e = options.emails,
         table = table(figures),
         analysis = analysis(),
     )

@@ -21,6 +21,8 @@ fn the_bench_command_measures_every_section_at_a_tiny_size_and_writes_a_report()
         "20",
         "--check-files",
         "10",
+        "--emails",
+        "20",
         "--dir",
         data.to_str().unwrap(),
         "--out",
@@ -43,6 +45,7 @@ fn the_bench_command_measures_every_section_at_a_tiny_size_and_writes_a_report()
         "scale: tasks first page, /uppgifter",
         "scale: server resident memory",
         "scale: beslut check on 10 workflow files",
+        "emails rendered and sent to a local SMTP server",
         "cargo run --release -- bench",
     ] {
         assert!(report.contains(line), "{line} is missing from the report:\n{report}");

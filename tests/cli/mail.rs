@@ -252,11 +252,15 @@ async fn email_rows(engine: &Engine) -> Vec<(String, String, Option<String>)> {
 async fn a_refused_recipient_is_dead_with_the_reply_and_the_rest_of_the_batch_goes_out_once() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path()).await;
+    // Funding applications go to every member of a preparatory group, so the batch holds
+    // emails to several people, one of whom the server does not know.
     let mut refused = String::new();
     for _ in 0..3 {
-        let case = engine.start("andring-av-it", andring(), tomas(&engine), Channel::Api, None).await.unwrap();
+        let application = crate::harness::application();
+        let case = engine.start("finansieringsansokan", application, tomas(&engine), Channel::Api, None).await.unwrap();
         refused = case.tasks[0].assignees[0].party.email.clone();
     }
+    engine.start("andring-av-it", andring(), tomas(&engine), Channel::Api, None).await.unwrap();
     let smtp = SmtpServer::refusing(dir.path(), &[&refused]);
     let transport: Box<dyn Transport> = Box::new(SmtpTransport::new(&smtp.config()).unwrap());
     let mailer = Mailer::new(engine.clone(), Secret::generate(), "http://127.0.0.1:8080", transport).unwrap();
@@ -264,7 +268,7 @@ async fn a_refused_recipient_is_dead_with_the_reply_and_the_rest_of_the_batch_go
 
     let rows = email_rows(&engine).await;
     let (to_refused, others): (Vec<_>, Vec<_>) = rows.iter().partition(|(to, _, _)| to == &refused);
-    assert_eq!(to_refused.len(), 3, "each case mails its first task to {refused}: {rows:?}");
+    assert_eq!(to_refused.len(), 3, "each application mails its first task to {refused}: {rows:?}");
     assert!(!others.is_empty(), "the batch holds other recipients too: {rows:?}");
     for (to, status, error) in &to_refused {
         assert_eq!(status, "dead", "a permanent refusal is not retried: {to}");

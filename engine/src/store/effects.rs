@@ -307,12 +307,33 @@ pub async fn claim_due(
     }
     // One statement for the whole batch; the ids are bound, only their placeholders are
     // written into the text.
-    let placeholders: Vec<String> = (0..claimed.len()).map(|i| format!("${}", i + 2)).collect();
-    let sql = format!("UPDATE outbox SET locked_until = $1 WHERE id IN ({})", placeholders.join(", "));
+    let sql = format!("UPDATE outbox SET locked_until = $1 WHERE id IN ({})", placeholders(2, claimed.len()));
     let mut update = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(until);
     for row in &claimed {
         update = update.bind(row.id);
     }
     update.execute(&mut **tx).await?;
     Ok(claimed)
+}
+
+/// Marks every row of `ids` done in one statement: a batch's successes.
+pub async fn mark_all_done(tx: &mut Tx, ids: &[i64]) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE outbox SET status = 'done', attempts = attempts + 1, last_error = NULL WHERE id IN ({})",
+        placeholders(1, ids.len())
+    );
+    let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        update = update.bind(*id);
+    }
+    update.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// `$from, $from+1, …`, `count` of them: the bound parameters of an `IN` list.
+pub(crate) fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }

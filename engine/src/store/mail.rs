@@ -146,3 +146,115 @@ pub async fn recent(pool: &sqlx::AnyPool, case_id: Option<&str>, limit: i64) -> 
     .await?;
     Ok(rows.iter().map(logged).collect())
 }
+
+/// The archived messages of a batch of outbox rows, by row id; rows not rendered yet are
+/// missing.
+pub async fn logged_mails(
+    tx: &mut Tx,
+    outbox_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, LoggedMail>, StoreError> {
+    if outbox_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let sql = format!(
+        "SELECT {MAIL_COLUMNS} FROM mail_log WHERE outbox_id IN ({})",
+        super::effects::placeholders(1, outbox_ids.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in outbox_ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(&mut **tx).await?;
+    Ok(rows.iter().map(logged).map(|m| (m.outbox_id, m)).collect())
+}
+
+/// Marks every message of `outbox_ids` sent at `at`, in one statement.
+pub async fn mark_all_sent(tx: &mut Tx, outbox_ids: &[i64], at: i64) -> Result<(), StoreError> {
+    if outbox_ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE mail_log SET sent_at = $1 WHERE outbox_id IN ({})",
+        super::effects::placeholders(2, outbox_ids.len())
+    );
+    let mut update = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at);
+    for id in outbox_ids {
+        update = update.bind(*id);
+    }
+    update.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// A link token to store with [`insert_links`]: the hash of the token, what it allows, and
+/// the outbox row of the email it goes out in.
+#[derive(Clone, Debug)]
+pub struct NewLink {
+    pub hash: String,
+    pub link: StoredLink,
+    pub created_at: i64,
+    pub outbox_id: Option<i64>,
+}
+
+/// Rows per multi-row INSERT: well under the bound-parameter limits of both databases.
+const ROWS_PER_INSERT: usize = 200;
+
+/// Stores many link tokens with one statement per [`ROWS_PER_INSERT`]: a batch of emails
+/// costs a few statements rather than one per link.
+pub async fn insert_links(tx: &mut Tx, links: &[NewLink]) -> Result<(), StoreError> {
+    for chunk in links.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO link_tokens (hash, purpose, case_id, task_id, recipient, action, expires_at, created_at, outbox_id) \
+             VALUES {}",
+            value_rows(chunk.len(), 9)
+        );
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for l in chunk {
+            insert = insert
+                .bind(l.hash.clone())
+                .bind(l.link.purpose.clone())
+                .bind(l.link.case_id.clone())
+                .bind(l.link.task_id.clone())
+                .bind(l.link.recipient.clone())
+                .bind(l.link.action.clone())
+                .bind(l.link.expires_at)
+                .bind(l.created_at)
+                .bind(l.outbox_id);
+        }
+        insert.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Archives many rendered emails, one statement per [`ROWS_PER_INSERT`].
+pub async fn log_mails(tx: &mut Tx, mails: &[LoggedMail], now: i64) -> Result<(), StoreError> {
+    for chunk in mails.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO mail_log (outbox_id, case_id, message_id, recipient, subject, text_body, html_body, links, created_at) \
+             VALUES {}",
+            value_rows(chunk.len(), 9)
+        );
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for m in chunk {
+            insert = insert
+                .bind(m.outbox_id)
+                .bind(m.case_id.clone())
+                .bind(m.message_id.clone())
+                .bind(m.recipient.clone())
+                .bind(m.subject.clone())
+                .bind(m.text.clone())
+                .bind(m.html.clone())
+                .bind(m.links.clone())
+                .bind(now);
+        }
+        insert.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// `($1, …, $width), ($width+1, …)`: `rows` rows of bound parameters.
+fn value_rows(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", super::effects::placeholders(r * width + 1, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -133,7 +133,7 @@ fn rows(state: &AppState, viewer: &Viewer, held: &[(cases::Held, Case)], away: O
             .collect();
         rows.push(json!({
             "case": case.number, "case_href": format!("/arenden/{}", case.id),
-            "title": beslut_engine::service::title(&def, &case), "workflow": def.name.get(lang),
+            "title": beslut_engine::service::title(&def, case), "workflow": def.name.get(lang),
             "task": task_label(&def, task, lang), "deadline": deadline(task, now, lang),
             "on_behalf": on_behalf, "escalated": task.escalated, "actions": actions,
         }));

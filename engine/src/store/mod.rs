@@ -148,6 +148,10 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
 }
 
+pub fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     /// Two branches that each add the next migration number would both be applied as one
@@ -176,8 +180,4 @@ mod tests {
         assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(super::placeholders(1, 1), "($1)");
     }
-}
-
-pub fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }

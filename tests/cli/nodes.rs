@@ -74,6 +74,7 @@ async fn kill_during(setup: &Setup, nodes: &mut [Node], clients: &Clients, total
         }
         let i = k % nodes.len();
         nodes[i].kill();
+        assert!(clients.seen.acknowledged.load(Ordering::SeqCst) < total, "the kill came after the load");
         let old = nodes[i].base.clone();
         tokio::time::sleep(Duration::from_secs(1)).await;
         nodes[i] = setup.node(i, None).await;
@@ -133,7 +134,8 @@ async fn check(setup: &Setup, pool: &sqlx::AnyPool, keys: &[String], cases: usiz
     figures.decisions = recorded.values().sum();
     figures.lost = keys.iter().filter(|k| !recorded.contains_key(*k)).count();
     figures.doubled = recorded.values().map(|n| n - 1).sum();
-    let unasked: Vec<&String> = recorded.keys().filter(|k| !keys.contains(k)).collect();
+    let acknowledged: std::collections::HashSet<&String> = keys.iter().collect();
+    let unasked: Vec<&String> = recorded.keys().filter(|k| !acknowledged.contains(k)).collect();
     assert!(unasked.is_empty(), "decisions nobody acknowledged to a client: {unasked:?}");
     check_side_effects(pool, keys, cases).await;
     let (emails, emails_again) = check_emails(setup, pool).await;

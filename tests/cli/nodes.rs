@@ -258,9 +258,11 @@ async fn check_webhooks(setup: &Setup, pool: &sqlx::AnyPool) -> (usize, usize) {
 async fn killed_under_load(store: Option<Store>, n: usize, label: &str) {
     let started = Instant::now();
     let setup = Setup::new(store).await;
-    let mut nodes = Vec::new();
-    for i in 0..n {
-        nodes.push(setup.node(i, None).await);
+    // All at once on the fresh database: the migrations run once, under PostgreSQL's advisory
+    // lock, while the other nodes wait for it.
+    let mut nodes: Vec<Node> = (0..n).map(|i| setup.spawn(i, None)).collect();
+    for node in &mut nodes {
+        node.listening().await;
     }
     let clients = Clients::new(nodes.iter().map(|n| n.base.clone()).collect(), setup.token());
     let total = decisions();

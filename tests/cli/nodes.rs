@@ -17,10 +17,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Decisions of the kill test when `BESLUT_FAULT_DECISIONS` is not set.
-const DEFAULT_DECISIONS: usize = 1_000;
+const DEFAULT_DECISIONS: usize = 600;
 
 /// Decisions per case: each case goes through this many tasks.
-const PER_CASE: usize = 50;
+const PER_CASE: usize = 20;
 
 /// Cases decided at once, each by its own client.
 const CLIENTS: usize = 24;
@@ -398,10 +398,8 @@ async fn nodes_answer_503_while_postgres_restarts_and_lose_nothing() {
     assert!(seen.unavailable.load(Ordering::SeqCst) > 0, "requests during the outage are answered 503");
     assert_eq!(seen.without_retry_after.load(Ordering::SeqCst), 0, "every 503 says when to try again");
     let slowest = Duration::from_millis(seen.slowest_ms.load(Ordering::SeqCst) as u64);
-    assert!(
-        slowest < Duration::from_secs(35),
-        "no request waits much longer than the pool's acquire timeout (30 s): {slowest:?}"
-    );
+    // The pool's acquire timeout is 30 s, and a few seconds of room for a busy machine.
+    assert!(slowest < Duration::from_secs(35), "no request waits much longer than the acquire timeout: {slowest:?}");
     for (answer, (page, _)) in answers.iter().zip(&pages) {
         assert_eq!((answer.0, answer.1.as_deref()), (503, Some("2")), "{page} during the outage");
     }

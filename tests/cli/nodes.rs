@@ -8,7 +8,8 @@
 //! Afterwards the database, the SMTP server's Maildir and the receiver's log are compared:
 //! every acknowledged decision is in the audit trail exactly once, every email and event has
 //! arrived at least once under its own Message-ID or webhook-id, and no case has a side effect
-//! twice. `BESLUT_FAULT_DECISIONS` sets the size of the load (default below).
+//! twice. `BESLUT_FAULT_DECISIONS` sets the size of the load (default below);
+//! `BESLUT_FAULT_KEEP=1` keeps the nodes' folder (logs, Maildir) for reading after a failure.
 
 use crate::cluster::{Clients, Node, PrivatePostgres, Setup, Store};
 use sqlx::Row;

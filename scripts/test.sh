@@ -19,6 +19,14 @@ ensure_postgres() {
   echo "PostgreSQL did not start" >&2; exit 1
 }
 
+# PostgreSQL's server binaries (initdb, pg_ctl) for the fault test that restarts a cluster of its
+# own (tests/cli/nodes.rs), also when the shared server on 5432 runs elsewhere.
+ensure_postgres_binaries() {
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return
+  log "installing postgresql (server binaries for the fault tests)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+}
+
 # A real SMTP server for the email tests.
 ensure_smtp() {
   /usr/bin/python3 -c "import aiosmtpd" 2>/dev/null && return
@@ -45,6 +53,7 @@ ensure_axe() {
 }
 
 ensure_postgres
+ensure_postgres_binaries
 ensure_smtp
 ensure_chromium
 ensure_axe

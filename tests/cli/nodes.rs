@@ -8,7 +8,8 @@
 //! Afterwards the database, the SMTP server's Maildir and the receiver's log are compared:
 //! every acknowledged decision is in the audit trail exactly once, every email and event has
 //! arrived at least once under its own Message-ID or webhook-id, and no case has a side effect
-//! twice. `BESLUT_FAULT_DECISIONS` sets the size of the load (default below).
+//! twice. `BESLUT_FAULT_DECISIONS` sets the size of the load (default below);
+//! `BESLUT_FAULT_KEEP=1` keeps the nodes' folder (logs, Maildir) for reading after a failure.
 
 use crate::cluster::{Clients, Node, PrivatePostgres, Setup, Store};
 use sqlx::Row;
@@ -17,10 +18,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Decisions of the kill test when `BESLUT_FAULT_DECISIONS` is not set.
-const DEFAULT_DECISIONS: usize = 1_000;
+const DEFAULT_DECISIONS: usize = 600;
 
 /// Decisions per case: each case goes through this many tasks.
-const PER_CASE: usize = 50;
+const PER_CASE: usize = 20;
 
 /// Cases decided at once, each by its own client.
 const CLIENTS: usize = 24;
@@ -74,6 +75,7 @@ async fn kill_during(setup: &Setup, nodes: &mut [Node], clients: &Clients, total
         }
         let i = k % nodes.len();
         nodes[i].kill();
+        assert!(clients.seen.acknowledged.load(Ordering::SeqCst) < total, "the kill came after the load");
         let old = nodes[i].base.clone();
         tokio::time::sleep(Duration::from_secs(1)).await;
         nodes[i] = setup.node(i, None).await;
@@ -133,7 +135,8 @@ async fn check(setup: &Setup, pool: &sqlx::AnyPool, keys: &[String], cases: usiz
     figures.decisions = recorded.values().sum();
     figures.lost = keys.iter().filter(|k| !recorded.contains_key(*k)).count();
     figures.doubled = recorded.values().map(|n| n - 1).sum();
-    let unasked: Vec<&String> = recorded.keys().filter(|k| !keys.contains(k)).collect();
+    let acknowledged: std::collections::HashSet<&String> = keys.iter().collect();
+    let unasked: Vec<&String> = recorded.keys().filter(|k| !acknowledged.contains(k)).collect();
     assert!(unasked.is_empty(), "decisions nobody acknowledged to a client: {unasked:?}");
     check_side_effects(pool, keys, cases).await;
     let (emails, emails_again) = check_emails(setup, pool).await;
@@ -256,9 +259,11 @@ async fn check_webhooks(setup: &Setup, pool: &sqlx::AnyPool) -> (usize, usize) {
 async fn killed_under_load(store: Option<Store>, n: usize, label: &str) {
     let started = Instant::now();
     let setup = Setup::new(store).await;
-    let mut nodes = Vec::new();
-    for i in 0..n {
-        nodes.push(setup.node(i, None).await);
+    // All at once on the fresh database: the migrations run once, under PostgreSQL's advisory
+    // lock, while the other nodes wait for it.
+    let mut nodes: Vec<Node> = (0..n).map(|i| setup.spawn(i, None)).collect();
+    for node in &mut nodes {
+        node.listening().await;
     }
     let clients = Clients::new(nodes.iter().map(|n| n.base.clone()).collect(), setup.token());
     let total = decisions();
@@ -271,7 +276,9 @@ async fn killed_under_load(store: Option<Store>, n: usize, label: &str) {
     let load = started.elapsed();
     eprintln!("{label}: load done in {load:.0?}");
     let pool = setup.store.pool().await;
-    let taken_over = wait_until_delivered(&setup, &pool, Duration::from_secs(180)).await;
+    // The workers of a debug build on two cores send some 10–30 emails a second.
+    let within = Duration::from_secs(120) + Duration::from_millis(100) * total as u32;
+    let taken_over = wait_until_delivered(&setup, &pool, within).await;
     let mut figures = check(&setup, &pool, &keys, cases).await;
     figures.kills = kills;
     println!(
@@ -392,10 +399,8 @@ async fn nodes_answer_503_while_postgres_restarts_and_lose_nothing() {
     assert!(seen.unavailable.load(Ordering::SeqCst) > 0, "requests during the outage are answered 503");
     assert_eq!(seen.without_retry_after.load(Ordering::SeqCst), 0, "every 503 says when to try again");
     let slowest = Duration::from_millis(seen.slowest_ms.load(Ordering::SeqCst) as u64);
-    assert!(
-        slowest < Duration::from_secs(35),
-        "no request waits much longer than the pool's acquire timeout (30 s): {slowest:?}"
-    );
+    // The pool's acquire timeout is 30 s, and a few seconds of room for a busy machine.
+    assert!(slowest < Duration::from_secs(35), "no request waits much longer than the acquire timeout: {slowest:?}");
     for (answer, (page, _)) in answers.iter().zip(&pages) {
         assert_eq!((answer.0, answer.1.as_deref()), (503, Some("2")), "{page} during the outage");
     }

@@ -67,10 +67,18 @@ impl FromRequestParts<crate::web::AppState> for Caller {
         // Written at most once a minute, decided here from what was just read: on SQLite even an
         // UPDATE that changes nothing waits for the one write lock.
         if found.last_used_at.is_none_or(|at| at < now - TOUCH_EVERY_MS) {
-            let _ = tokens::touch(&engine.store.pool, &found.id, now).await;
+            let _ = touch(engine, &found.id, now).await;
         }
         Ok(Caller { token_id: found.id, name: found.name, scopes: found.scopes })
     }
+}
+
+/// Records a token's use; a failure only leaves `last_used_at` older.
+async fn touch(engine: &Engine, id: &str, now: i64) -> Result<(), beslut_engine::store::StoreError> {
+    let mut tx = engine.store.begin().await?;
+    tokens::touch(&mut tx, id, now).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Creates a token and returns it; only its hash is stored.

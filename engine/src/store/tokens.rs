@@ -51,14 +51,14 @@ pub async fn by_hash(pool: &sqlx::AnyPool, hash: &str) -> Result<Option<ApiToken
 }
 
 /// Notes when a token was last used; at most once a minute per token, to spare the database.
-pub async fn touch(pool: &sqlx::AnyPool, id: &str, now: i64) -> Result<(), StoreError> {
+pub async fn touch(tx: &mut Tx, id: &str, now: i64) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
     )
     .bind(now)
     .bind(id)
     .bind(now - 60_000)
-    .execute(pool)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }

@@ -8,8 +8,8 @@
 //! mark each row done, or schedule its retry with backoff, or keep it as `dead` when the
 //! server refused it for good. A retry sends the archived message again, with the same
 //! Message-ID and the same links, so a crash between sending and marking can at worst repeat
-//! identical emails, never make a different one; and a worker that dies holding a batch loses
-//! it to another when the lease runs out.
+//! identical emails, never make a different one. A worker renews the lease of what it holds
+//! while it works, so a node that dies holding a batch loses it to another within a minute.
 
 mod smtp;
 
@@ -34,16 +34,18 @@ const GRACE_SECONDS: i64 = 7 * 24 * 3600;
 const NO_DEADLINE_SECONDS: i64 = 60 * 24 * 3600;
 /// A row is retried this many times before it is kept as `dead`.
 const MAX_ATTEMPTS: i64 = 12;
-/// How long a worker may hold a batch while sending it.
-const LEASE_MS: i64 = 5 * 60_000;
+/// How long a claimed row stays with its worker unless renewed: a node that dies holding a
+/// batch loses it to the others this long after its last renewal.
+const LEASE_MS: i64 = 60_000;
+/// How often a worker renews the lease of what it holds: three renewals fit in one lease, so
+/// a slow database round does not let a lease lapse under a live worker.
+const RENEW_EVERY: Duration = Duration::from_secs(20);
 /// Rows claimed, rendered and recorded together: the database commits twice per batch
 /// rather than twice per email.
 const BATCH: i64 = 64;
 /// Messages in flight at once; the SMTP pool keeps as many connections open between batches.
 pub const SENDING_AT_ONCE: usize = 16;
-/// A send that takes longer is a transient failure, so that a batch ends within its lease:
-/// it waits for the batch before it to go out, then goes out itself, each in at most
-/// `BATCH / SENDING_AT_ONCE` rounds of this: 4 minutes.
+/// A send that takes longer is a transient failure, retried later.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A message ready to go out.
@@ -151,43 +153,106 @@ impl Mailer {
 
     /// Delivers every email row that is due, batch by batch; returns how many were sent.
     pub async fn run_once(&self) -> Result<usize, Failure> {
+        self.run_until(&|| false).await
+    }
+
+    /// Delivers due email rows batch by batch until none is left or `stop` says so after a
+    /// batch; returns how many were sent. A batch claimed but not sent when it stops is given
+    /// back at once, so that a node shutting down neither drains a backlog past its stop
+    /// timeout nor makes the other nodes wait for its leases.
+    pub async fn run_until(&self, stop: &(dyn Fn() -> bool + Sync)) -> Result<usize, Failure> {
         let mut sent = 0;
+        let held = std::sync::Mutex::new(Vec::new());
         let mut batch = self.prepare_batch().await?;
         while !batch.is_empty() {
+            *held.lock().unwrap_or_else(|p| p.into_inner()) = ids(&batch);
             // The next batch is claimed and rendered while this one is on the wire.
-            let (results, next) = tokio::join!(self.send_all(&batch), self.prepare_batch());
+            let next = async {
+                let next = self.prepare_batch().await;
+                if let Ok(next) = &next {
+                    held.lock().unwrap_or_else(|p| p.into_inner()).extend(ids(next));
+                }
+                next
+            };
+            let (results, next) = self.renewing(&held, async { tokio::join!(self.send_all(&batch), next) }).await;
             sent += results.iter().filter(|r| r.is_ok()).count();
             self.finish(&batch, results).await?;
             batch = next?;
+            if stop() && !batch.is_empty() {
+                self.give_back(&ids(&batch)).await?;
+                break;
+            }
         }
         Ok(sent)
     }
 
+    /// Runs `work` while renewing, every [`RENEW_EVERY`], the lease of the rows in `held`.
+    async fn renewing<T>(&self, held: &std::sync::Mutex<Vec<i64>>, work: impl Future<Output = T>) -> T {
+        let renew = async {
+            loop {
+                tokio::time::sleep(RENEW_EVERY).await;
+                let ids = held.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                if let Err(e) = self.lease(&ids, Some(millis(self.engine.now()) + LEASE_MS)).await {
+                    // The rows stay leased until their last lease ends; the next renewal tries again.
+                    tracing::warn!(error = %e, "the lease of the emails being sent could not be renewed");
+                }
+            }
+        };
+        tokio::select! {
+            done = work => done,
+            never = renew => never,
+        }
+    }
+
+    /// Ends the lease of rows this worker claimed but will not send.
+    async fn give_back(&self, ids: &[i64]) -> Result<(), Failure> {
+        self.lease(ids, None).await
+    }
+
+    async fn lease(&self, ids: &[i64], until: Option<i64>) -> Result<(), Failure> {
+        let mut tx = self.engine.store.begin().await.map_err(text)?;
+        effects::lease_all(&mut tx, ids, until).await.map_err(text)?;
+        tx.commit().await.map_err(text)
+    }
+
     /// Step 1: claims a batch of due rows, and renders and archives each message unless a
-    /// previous attempt did.
+    /// previous attempt did. The claim and the archive are two short write transactions, and
+    /// the rendering between them only reads: on SQLite a batch's 50–250 ms of rendering would
+    /// otherwise hold the one write lock that every decision waits for. A crash in between
+    /// leaves the rows leased and unrendered; they are rendered afresh when the lease ends.
     async fn prepare_batch(&self) -> Result<Vec<(effects::OutboxRow, Outgoing)>, Failure> {
         let store = &self.engine.store;
         let now = millis(self.engine.now());
         let mut tx = store.begin().await.map_err(text)?;
         let rows =
             effects::claim_due(&mut tx, store.backend, "email", now, now + LEASE_MS, BATCH).await.map_err(text)?;
+        tx.commit().await.map_err(text)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut read = store.pool.begin().await.map_err(text)?;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        let mut archived = mail_store::logged_mails(&mut tx, &ids).await.map_err(text)?;
+        let mut archived = mail_store::logged_mails(&mut read, &ids).await.map_err(text)?;
         let mut rendering = Rendering::default();
         let mut batch = Vec::with_capacity(rows.len());
         for row in rows {
             let logged = match archived.remove(&row.id) {
                 Some(logged) => logged,
                 None => {
-                    let logged = self.render_row(&mut tx, &row, &mut rendering).await?;
+                    let logged = self.render_row(&mut read, &row, &mut rendering).await?;
                     rendering.mails.push(logged.clone());
                     logged
                 }
             };
             batch.push((row, outgoing(logged)));
         }
+        read.rollback().await.map_err(text)?;
+        if rendering.mails.is_empty() {
+            return Ok(batch);
+        }
         // A few multi-row statements for the whole batch: each statement is a round trip to
         // the database, and there would be five per email.
+        let mut tx = store.begin().await.map_err(text)?;
         mail_store::log_mails(&mut tx, &rendering.mails, now).await.map_err(text)?;
         mail_store::insert_links(&mut tx, &rendering.links).await.map_err(text)?;
         tx.commit().await.map_err(text)?;
@@ -446,6 +511,11 @@ impl Compose<'_> {
             on_behalf_of,
         }
     }
+}
+
+/// The outbox ids of a batch.
+fn ids(batch: &[(effects::OutboxRow, Outgoing)]) -> Vec<i64> {
+    batch.iter().map(|(row, _)| row.id).collect()
 }
 
 fn text(e: impl std::fmt::Display) -> String {

@@ -115,16 +115,48 @@ fn fingerprint(dir: &Path) -> u64 {
     hasher.finish()
 }
 
-/// Runs every worker once per interval until told to stop.
-async fn work(engine: Arc<Engine>, workers: Workers, mut stop: watch::Receiver<bool>) {
-    loop {
+/// Runs the workers until told to stop, each in its own loop, so that a backlog of one (a
+/// thousand emails after a mass start) does not hold up the others (a timer falling due, a
+/// webhook). Each goes round again at once while it finds work, else after [`WORK_EVERY`];
+/// on stop, each ends after the batch in hand.
+async fn work(engine: Arc<Engine>, workers: Workers, stop: watch::Receiver<bool>) {
+    let stopping = || *stop.borrow();
+    let cases = repeat(&stop, || async {
         sync_versions(&engine).await;
-        run_workers(&engine, &workers).await;
+        case_work(&engine).await
+    });
+    let mail = repeat(&stop, || async { logged("email", workers.mailer.run_until(&stopping).await) });
+    let hooks = repeat(&stop, || async { logged("webhooks and calls", workers.deliverer.run_until(&stopping).await) });
+    tokio::join!(cases, mail, hooks);
+}
+
+/// Calls `round` until `stop` changes: again at once when it did something, else after a pause.
+async fn repeat<F, R>(stop: &watch::Receiver<bool>, mut round: F)
+where
+    F: FnMut() -> R,
+    R: Future<Output = usize>,
+{
+    let mut stop = stop.clone();
+    loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
+        if round().await > 0 {
+            continue;
+        }
         tokio::select! {
             _ = tokio::time::sleep(WORK_EVERY) => {}
             _ = stop.changed() => return,
         }
     }
+}
+
+/// How much a worker round did; a failure is logged, and the round counts as idle.
+fn logged<E: std::fmt::Display>(worker: &str, result: Result<usize, E>) -> usize {
+    result.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "{worker}");
+        0
+    })
 }
 
 /// Publishes the workflow files this node saw change and takes in what other nodes published,
@@ -140,26 +172,17 @@ async fn sync_versions(engine: &Engine) {
     }
 }
 
-/// One round of every worker; a failing worker is logged and the others still run.
+/// Timers due and sub-cases to start or report.
+async fn case_work(engine: &Engine) -> usize {
+    logged("timers", engine.fire_due_timers(engine.now()).await) + logged("sub-cases", engine.process_internal().await)
+}
+
+/// One round of every worker, one after the other; a failing worker is logged and the others
+/// still run.
 async fn run_workers(engine: &Engine, workers: &Workers) -> usize {
-    let mut done = 0;
-    match engine.fire_due_timers(engine.now()).await {
-        Ok(n) => done += n,
-        Err(e) => tracing::warn!(error = %e, "timers"),
-    }
-    match engine.process_internal().await {
-        Ok(n) => done += n,
-        Err(e) => tracing::warn!(error = %e, "sub-cases"),
-    }
-    match workers.mailer.run_once().await {
-        Ok(n) => done += n,
-        Err(e) => tracing::warn!(error = %e, "email"),
-    }
-    match workers.deliverer.run_once().await {
-        Ok(n) => done += n,
-        Err(e) => tracing::warn!(error = %e, "webhooks and calls"),
-    }
-    done
+    case_work(engine).await
+        + logged("email", workers.mailer.run_once().await)
+        + logged("webhooks and calls", workers.deliverer.run_once().await)
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -67,12 +67,19 @@ impl Deliverer {
 
     /// Fans out new events, sends every due delivery and call; returns how many were settled.
     pub async fn run_once(&self) -> Result<usize, DeliverError> {
+        self.run_until(&|| false).await
+    }
+
+    /// As [`Deliverer::run_once`], but stops after the delivery or call in hand when `stop`
+    /// says so: a node shutting down does not work through a backlog first.
+    pub async fn run_until(&self, stop: &(dyn Fn() -> bool + Sync)) -> Result<usize, DeliverError> {
         let mut settled = self.fan_out().await?;
-        while let Some(due) = self.claim().await? {
+        while !stop() {
+            let Some(due) = self.claim().await? else { break };
             self.send(due).await?;
             settled += 1;
         }
-        while self.call_next().await? {
+        while !stop() && self.call_next().await? {
             settled += 1;
         }
         Ok(settled)

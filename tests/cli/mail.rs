@@ -183,6 +183,28 @@ async fn task_emails_reach_a_real_smtp_server_with_personal_links() {
     assert!(stored.is_some(), "the token's hash is stored");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mailer_told_to_stop_gives_back_the_batch_it_has_not_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    // More task emails than one batch holds, so a second batch is claimed while the first is sent.
+    for _ in 0..70 {
+        engine.start("andring-av-it", andring(), tomas(&engine), Channel::Api, None).await.unwrap();
+    }
+    let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'email'")
+        .fetch_one(&engine.store.pool)
+        .await
+        .unwrap();
+    let files = || Box::new(FileTransport { dir: dir.path().join("mail") });
+    let stopping = Mailer::new(engine.clone(), Secret::generate(), "http://localhost:8080", files()).unwrap();
+    let first = stopping.run_until(&|| true).await.unwrap();
+    assert!(first > 0 && (first as i64) < waiting, "one batch of {waiting} went out before the stop: {first}");
+    // At the same instant, so no lease has run out: the rest is free for another worker at once.
+    let other = Mailer::new(engine.clone(), Secret::generate(), "http://localhost:8080", files()).unwrap();
+    let rest = other.run_once().await.unwrap();
+    assert_eq!((first + rest) as i64, waiting, "every email went out once, the rest from the other worker");
+}
+
 /// A transport that fails the first time, then writes files.
 struct Flaky {
     failed: std::sync::Mutex<bool>,

@@ -305,15 +305,29 @@ pub async fn claim_due(
     if claimed.is_empty() {
         return Ok(claimed);
     }
-    // One statement for the whole batch; the ids are bound, only their placeholders are
-    // written into the text.
-    let sql = format!("UPDATE outbox SET locked_until = $1 WHERE id IN ({})", placeholders(2, claimed.len()));
+    let ids: Vec<i64> = claimed.iter().map(|r| r.id).collect();
+    lease_all(tx, &ids, Some(until)).await?;
+    Ok(claimed)
+}
+
+/// Sets the lease of every row of `ids` that is still pending to `until`, in one statement:
+/// a worker extends what it holds while it works, and gives back (`None`) what it will not
+/// get to, so that another worker need not wait for the lease to run out.
+pub async fn lease_all(tx: &mut Tx, ids: &[i64], until: Option<i64>) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    // The ids are bound; only their placeholders are written into the text.
+    let sql = format!(
+        "UPDATE outbox SET locked_until = $1 WHERE status = 'pending' AND id IN ({})",
+        placeholders(2, ids.len())
+    );
     let mut update = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(until);
-    for row in &claimed {
-        update = update.bind(row.id);
+    for id in ids {
+        update = update.bind(*id);
     }
     update.execute(&mut **tx).await?;
-    Ok(claimed)
+    Ok(())
 }
 
 /// Marks every row of `ids` done in one statement: a batch's successes.

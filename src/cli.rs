@@ -101,6 +101,10 @@ enum Command {
         /// The report.
         #[arg(long, default_value = "BENCHMARKS.md")]
         out: PathBuf,
+        /// Only these sections (the raw limits are always measured), e.g. `--only engine,http`
+        /// while profiling one of them.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        only: Vec<crate::bench::Section>,
     },
     /// Draw a workflow's state graph.
     Graph {
@@ -330,6 +334,7 @@ pub fn run() -> ExitCode {
             check_files,
             dir,
             out,
+            only,
         } => crate::bench::command(&crate::bench::Options {
             workflows: overrides.workflows.clone().unwrap_or_else(|| PathBuf::from("workflows")),
             data_dir: dir,
@@ -342,6 +347,7 @@ pub fn run() -> ExitCode {
             scale_open: open_cases,
             check_files,
             out,
+            only,
         })
         .map(|met| if met { ExitCode::SUCCESS } else { ExitCode::from(1) }),
         other => {

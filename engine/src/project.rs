@@ -57,11 +57,15 @@ impl Project {
         // Each workflow file is parsed once, here, and checked with the tree kept: parsing is
         // most of what `check` costs.
         let mut workflows = Vec::new();
-        for path in yaml_files(dir)? {
-            let source = std::fs::read_to_string(&path)?;
+        let files = yaml_files(dir)?
+            .into_iter()
+            .map(|path| std::fs::read_to_string(&path).map(|source| (path, source)))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let trees = in_parallel(files.iter().collect(), |(_, source): &(PathBuf, String)| yaml::parse(source));
+        for ((path, source), tree) in files.into_iter().zip(trees) {
             let shown = path.display().to_string();
             let is_directory = path.file_name().is_some_and(|n| n == DIRECTORY_FILE);
-            match yaml::parse(&source) {
+            match tree {
                 Ok(node) if is_directory => project.read_directory(&shown, &node),
                 Ok(node) if is_frames_file(&node) => project.read_frames(&path, &shown, &node),
                 parsed => workflows.push((path.clone(), source.clone(), parsed)),
@@ -83,8 +87,10 @@ impl Project {
         }
         project.templates = Templates::load(dir)?;
         project.reports.extend(project.templates.check());
-        for (path, source, parsed) in workflows {
-            let file = project.read_workflow(&path, source, parsed, &ids);
+        let checked =
+            in_parallel(workflows, |(path, source, parsed)| project.read_workflow(&path, source, parsed, &ids));
+        for (file, report) in checked {
+            project.reports.push(report);
             project.workflows.push(file);
         }
         Ok(project)
@@ -108,13 +114,14 @@ impl Project {
         self.reports.push(r);
     }
 
+    /// Parses and checks one workflow file against the rest of the project.
     fn read_workflow(
-        &mut self,
+        &self,
         path: &Path,
         source: String,
         parsed: Result<Node, yaml::SyntaxError>,
         ids: &[String],
-    ) -> WorkflowFile {
+    ) -> (WorkflowFile, Report) {
         let shown = path.display().to_string();
         let id = workflow_id(path).unwrap_or_default();
         let mut r = Report::new(&shown);
@@ -147,8 +154,7 @@ impl Project {
             check::check(&mut r, def, &cx);
         }
         let hash = hex::encode(Sha256::digest(source.as_bytes()));
-        self.reports.push(r);
-        WorkflowFile { id, path: path.to_path_buf(), source, hash, definition }
+        (WorkflowFile { id, path: path.to_path_buf(), source, hash, definition }, r)
     }
 
     /// Keeps the last good version of what this load broke, for a running server: every
@@ -213,7 +219,8 @@ impl Project {
         let ids: Vec<String> = self.workflows.iter().map(|w| w.id.clone()).collect();
         self.reports.retain(|r| r.file != shown);
         let parsed = yaml::parse(&source);
-        let file = self.read_workflow(&path, source.clone(), parsed, &ids);
+        let (file, report) = self.read_workflow(&path, source.clone(), parsed, &ids);
+        self.reports.push(report);
         self.workflows[index] = file;
         if let Some(entry) = self.sources.iter_mut().find(|(name, _)| *name == shown) {
             entry.1 = source;
@@ -268,6 +275,30 @@ fn same_file(a: &Path, b: &Path) -> bool {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
     }
+}
+
+/// `work` on every item, results in the items' order, spread over the machine's cores:
+/// parsing and checking are most of what `beslut check` costs on a large folder, and the files
+/// do not depend on each other. Each thread takes the next item when it is done with one, so
+/// that a run of large files does not leave one thread working alone.
+fn in_parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
+    if threads <= 1 {
+        return items.into_iter().map(work).collect();
+    }
+    let count = items.len();
+    let queue = std::sync::Mutex::new(items.into_iter().enumerate());
+    let next = || queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+    let (work, next) = (&work, &next);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let running: Vec<_> = (0..threads)
+            .map(|_| scope.spawn(move || std::iter::from_fn(next).map(|(i, item)| (i, work(item))).collect::<Vec<_>>()))
+            .collect();
+        running.into_iter().flat_map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    debug_assert_eq!(done.len(), count);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The `.yaml` and `.yml` files directly in `dir`, sorted by name.

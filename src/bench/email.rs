@@ -3,7 +3,7 @@
 //! SMTP transport, pooled connections, to a local SMTP server over TCP. The figure is
 //! messages per second from the first claim to the last message the server accepted.
 
-mod sink;
+pub(super) mod sink;
 
 use super::{Figure, Options, Target, application, fresh_sqlite, step};
 use crate::mail::{Mailer, SmtpConfig, SmtpTransport};

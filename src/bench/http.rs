@@ -52,7 +52,13 @@ pub(super) async fn figures(options: &super::Options, raw_sqlite: f64) -> Result
     let _ = std::fs::remove_dir_all(&folder);
     std::fs::create_dir_all(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
     let pins = server::pinning();
-    let setup = Setup { data_dir: &folder, workflows: &options.workflows, config: None, cpu: pins.map(|p| p.0) };
+    // The task emails each decision makes go to an SMTP server, as in a real installation.
+    let sink = super::email::sink::Sink::start().await?;
+    let config = folder.join("beslut.toml");
+    let smtp = format!("[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n", sink.port);
+    std::fs::write(&config, smtp).map_err(|e| format!("{}: {e}", config.display()))?;
+    let setup =
+        Setup { data_dir: &folder, workflows: &options.workflows, config: Some(&config), cpu: pins.map(|p| p.0) };
     let token = server::token(&setup, "start,decide")?;
     let server = Server::start(&setup)?;
     let target = Arc::new(Endpoint { base: server.base.clone(), token, cpu: pins.map(|p| p.1) });
@@ -82,10 +88,12 @@ pub(super) async fn figures(options: &super::Options, raw_sqlite: f64) -> Result
             Target::Ratio { name: "SQLite raw".into(), limit: raw_sqlite, ratio: 0.3 },
         )
         .with_note(format!(
-            "p50 {} ms, p99 {} ms; {} decisions; {pinned}",
+            "p50 {} ms, p99 {} ms; {} decisions; {pinned}; the server's task emails ({} during the run) go to \
+             the bench's SMTP server",
             round(p50),
             round(p99),
-            closed.decisions
+            closed.decisions,
+            sink.read(|r| r.messages)
         )),
         Figure::new(
             format!("HTTP approval p99 at half the maximum ({}/s, open loop)", round(half)),

@@ -50,6 +50,23 @@ pub struct Options {
     /// Task emails queued and sent in the email measurement.
     pub emails: usize,
     pub out: PathBuf,
+    /// The sections to run; all when empty.
+    pub only: Vec<Section>,
+}
+
+/// A part of the run that can be asked for alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Section {
+    Engine,
+    Http,
+    Email,
+    Scale,
+}
+
+impl Options {
+    fn wants(&self, section: Section) -> bool {
+        self.only.is_empty() || self.only.contains(&section)
+    }
 }
 
 /// One line of the results.
@@ -114,9 +131,15 @@ async fn run(options: &Options) -> Result<bool, String> {
     std::fs::create_dir_all(&options.data_dir).map_err(|e| format!("{}: {e}", options.data_dir.display()))?;
     let mut figures = Vec::new();
     let raw_sqlite = engine_figures(options, &mut figures).await?;
-    figures.extend(http::figures(options, raw_sqlite).await?);
-    figures.extend(email::figures(options, raw_sqlite).await?);
-    figures.extend(scale::figures(options).await?);
+    if options.wants(Section::Http) {
+        figures.extend(http::figures(options, raw_sqlite).await?);
+    }
+    if options.wants(Section::Email) {
+        figures.extend(email::figures(options, raw_sqlite).await?);
+    }
+    if options.wants(Section::Scale) {
+        figures.extend(scale::figures(options).await?);
+    }
     let report = report(&figures, options);
     println!("{}", table(&figures));
     std::fs::write(&options.out, report).map_err(|e| format!("{}: {e}", options.out.display()))?;
@@ -135,6 +158,9 @@ async fn engine_figures(options: &Options, figures: &mut Vec<Figure>) -> Result<
         raw_cost.bytes as f64 / 1024.0
     );
     figures.push(Figure::limit("SQLite raw single-row commits, 1 client", raw_sqlite).with_note(note));
+    if !options.wants(Section::Engine) {
+        return Ok(raw_sqlite);
+    }
     for concurrency in [1, 32] {
         step(&format!("engine on SQLite, concurrency {concurrency}"));
         let store = fresh_sqlite(&options.data_dir, &format!("engine-{concurrency}")).await?;

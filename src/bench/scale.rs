@@ -48,7 +48,7 @@ async fn build(options: &super::Options, folder: &Path) -> Result<(Figure, Strin
     let started = Instant::now();
     let store = Store::open_sqlite(folder).await.map_err(|e| e.to_string())?;
     seed::replay(store.clone(), &options.workflows).await?;
-    store.pool.close().await;
+    store.close().await;
     let project = Project::load(&options.workflows).map_err(|e| e.to_string())?;
     let sizes = replicate::Sizes { closed, open, now_ms: millis(jiff::Timestamp::now()) };
     let file = folder.join(SQLITE_FILE);

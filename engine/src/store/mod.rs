@@ -103,6 +103,12 @@ impl Store {
         Ok(())
     }
 
+    /// Closes every connection to the database, for a caller that must have the file to itself.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.pool.close().await;
+    }
+
     /// Begins a write transaction. SQLite takes its write lock at once, so two writers never
     /// deadlock upgrading a read lock.
     pub async fn begin(&self) -> Result<Tx, StoreError> {

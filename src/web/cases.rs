@@ -97,7 +97,10 @@ async fn list(State(state): State<AppState>, viewer: Viewer, uri: Uri, Query(f):
         limit: PAGE + 1,
         ..Default::default()
     };
-    let mut found = cases::search(&state.engine.store.pool, &filter).await.unwrap_or_default();
+    let mut found = match cases::search(&state.engine.store.pool, &filter).await {
+        Ok(found) => found,
+        Err(e) => return super::session::unreadable(viewer.lang, e),
+    };
     let more = found.len() as i64 > PAGE;
     found.truncate(PAGE as usize);
     let next = more
@@ -222,8 +225,8 @@ pub fn stays(entries: &[(String, i64)], open: bool) -> Vec<(String, i64, Option<
         .collect()
 }
 
-async fn entries(state: &AppState, case: &Case) -> Vec<audit::Stored> {
-    audit::entries(&state.engine.store.pool, &case.id).await.unwrap_or_default()
+async fn entries(state: &AppState, case: &Case, lang: Lang) -> Result<Vec<audit::Stored>, Response> {
+    audit::entries(&state.engine.store.pool, &case.id).await.map_err(|e| super::session::unreadable(lang, e))
 }
 
 fn entered(entries: &[audit::Stored]) -> Vec<(String, i64)> {
@@ -256,7 +259,10 @@ async fn graph_svg(State(state): State<AppState>, viewer: Viewer, Path(id): Path
         Ok(found) => found,
         Err(page) => return page,
     };
-    let entries = entries(&state, &case).await;
+    let entries = match entries(&state, &case, viewer.lang).await {
+        Ok(entries) => entries,
+        Err(page) => return page,
+    };
     let stays = stays(&entered(&entries), case.is_open());
     let highlight = highlight(&case, &stays, millis(state.engine.now()), viewer.lang);
     svg(graph::render(&def, graph::Format::Svg, viewer.lang, &highlight))
@@ -367,7 +373,10 @@ async fn show(
         })
         .collect();
     decisions.sort_by_key(|(at, _)| *at);
-    let entries = entries(&state, &case).await;
+    let entries = match entries(&state, &case, lang).await {
+        Ok(entries) => entries,
+        Err(page) => return page,
+    };
     let stays = stays(&entered(&entries), case.is_open());
     let stay_rows: Vec<Value> = stays
         .iter()
@@ -380,9 +389,11 @@ async fn show(
         .iter()
         .map(|e| json!({ "seq": e.seq, "at": when(e.at, lang), "actor": name_of(&e.actor), "what": what(&e.what, lang), "channel": e.channel }))
         .collect();
-    let emails: Vec<Value> = mail_store::recent(&state.engine.store.pool, Some(&case.id), 500)
-        .await
-        .unwrap_or_default()
+    let emails = match mail_store::recent(&state.engine.store.pool, Some(&case.id), 500).await {
+        Ok(emails) => emails,
+        Err(e) => return super::session::unreadable(lang, e),
+    };
+    let emails: Vec<Value> = emails
         .iter()
         .rev()
         .map(|m| json!({ "to": m.recipient, "subject": m.subject, "sent": m.sent_at.map(|t| when(t, lang)) }))

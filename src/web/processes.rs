@@ -65,8 +65,10 @@ async fn list(State(state): State<AppState>, viewer: Viewer) -> Response {
 
 /// Per state, every completed or ongoing stay of a case, in milliseconds. Time in end states is
 /// not a wait and is left out.
-async fn durations(state: &AppState, def: &Definition) -> HashMap<String, Vec<i64>> {
-    let entries = web_store::state_entries(&state.engine.store.pool, &def.id).await.unwrap_or_default();
+async fn durations(state: &AppState, def: &Definition, lang: Lang) -> Result<HashMap<String, Vec<i64>>, Response> {
+    let entries = web_store::state_entries(&state.engine.store.pool, &def.id)
+        .await
+        .map_err(|e| super::session::unreadable(lang, e))?;
     let now = millis(state.engine.now());
     let mut spent: HashMap<String, Vec<i64>> = HashMap::new();
     for (i, (case, s, at)) in entries.iter().enumerate() {
@@ -76,7 +78,7 @@ async fn durations(state: &AppState, def: &Definition) -> HashMap<String, Vec<i6
         let left = entries.get(i + 1).filter(|(c, _, _)| c == case).map_or(now, |(_, _, next)| *next);
         spent.entry(s.clone()).or_default().push(left - at);
     }
-    spent
+    Ok(spent)
 }
 
 /// The value below which `share` of the sorted values fall (nearest rank).
@@ -119,7 +121,11 @@ fn heat(figures: &[(String, usize, i64, i64)], lang: Lang) -> Highlight {
 
 async fn graph_svg(State(state): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> Response {
     let Some(def) = state.engine.current(&id) else { return missing(&viewer) };
-    let figures = figures(&def, &durations(&state, &def).await);
+    let durations = match durations(&state, &def, viewer.lang).await {
+        Ok(durations) => durations,
+        Err(page) => return page,
+    };
+    let figures = figures(&def, &durations);
     svg(graph::render(&def, graph::Format::Svg, viewer.lang, &heat(&figures, viewer.lang)))
 }
 
@@ -155,7 +161,11 @@ async fn show(
     let lang = viewer.lang;
     let project = state.engine.project();
     let Some(def) = state.engine.current(&id) else { return missing(&viewer) };
-    let figures = figures(&def, &durations(&state, &def).await);
+    let durations = match durations(&state, &def, lang).await {
+        Ok(durations) => durations,
+        Err(page) => return page,
+    };
+    let figures = figures(&def, &durations);
     let rows: Vec<Value> = figures
         .iter()
         .map(|(s, n, median, p90)| {

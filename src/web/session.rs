@@ -120,8 +120,9 @@ async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Option<Viewer>,
     }))
 }
 
-/// 503 while the database is out of reach, else a logged 500.
-fn unreadable(lang: Lang, e: beslut_engine::store::StoreError) -> Response {
+/// 503 while the database is out of reach, else a logged 500: never a page that shows an
+/// empty list as if there were nothing.
+pub(crate) fn unreadable(lang: Lang, e: beslut_engine::store::StoreError) -> Response {
     let e = beslut_engine::service::Error::from(e);
     if e.is_unavailable() {
         return super::unavailable(lang);

@@ -85,14 +85,25 @@ async fn list(State(state): State<AppState>, viewer: Viewer, uri: Uri, Query(sho
     let pool = &state.engine.store.pool;
     // One more than a page tells whether there are more.
     let limit = if show.alla.is_some() { ALL } else { PAGE as i64 + 1 };
-    let mut held = cases::held_with_cases(pool, &viewer.who, limit).await.unwrap_or_default();
+    let held_by = |who: String| async move {
+        cases::held_with_cases(pool, &who, limit).await.map_err(|e| super::session::unreadable(lang, e))
+    };
+    let mut held = match held_by(viewer.who.clone()).await {
+        Ok(held) => held,
+        Err(page) => return page,
+    };
     if viewer.person.is_some() {
-        held.extend(cases::held_with_cases(pool, &viewer.email, limit).await.unwrap_or_default());
+        match held_by(viewer.email.clone()).await {
+            Ok(more) => held.extend(more),
+            Err(page) => return page,
+        }
     }
     let mut rows = rows(&state, &viewer, &held, None);
     for (id, name) in standing_in_for(&state, &viewer) {
-        let theirs = cases::held_with_cases(pool, &id, limit).await.unwrap_or_default();
-        rows.extend(self::rows(&state, &viewer, &theirs, Some(&name)));
+        match held_by(id).await {
+            Ok(theirs) => rows.extend(self::rows(&state, &viewer, &theirs, Some(&name))),
+            Err(page) => return page,
+        }
     }
     let more = show.alla.is_none() && rows.len() > PAGE;
     if more {

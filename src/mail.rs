@@ -241,6 +241,9 @@ impl Mailer {
                 None => {
                     let logged = self.render_row(&mut read, &row, &mut rendering).await?;
                     rendering.mails.push(logged.clone());
+                    // Rendering is pure CPU, a millisecond or so an email: let the requests
+                    // waiting on this thread go first, rather than after the whole batch.
+                    tokio::task::yield_now().await;
                     logged
                 }
             };

@@ -412,6 +412,25 @@ on_both!(events_fan_out_once_and_go_out_in_order_per_case, |engine: Arc<Engine>|
     assert_eq!(cancelled.len(), 1, "a removed subscriber's pending delivery is cancelled, not lost from the log");
 });
 
+on_both!(a_batch_claim_takes_the_oldest_delivery_of_each_case_only, |engine: Arc<Engine>| async move {
+    let store = &engine.store;
+    let mut tx = store.begin().await.unwrap();
+    hooks::save_subscription(&mut tx, &subscriber("all", &["*"])).await.unwrap();
+    for (seed, case) in [("1", "c1"), ("2", "c2"), ("3", "c1"), ("4", "c1"), ("5", "c2")] {
+        hooks::publish(&mut tx, seed, "task.decided", Some(case), Some("bidrag"), json!({}), 1000).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let claimed = hooks::claim_deliveries(&mut tx, store.backend, 2000, 60_000, 10).await.unwrap();
+    tx.commit().await.unwrap();
+    let cases: Vec<&str> = claimed.iter().filter_map(|d| d.case_id.as_deref()).collect();
+    assert_eq!(cases, ["c1", "c2"], "one per case, the oldest, so that sending them at once keeps each case's order");
+    let mut tx = store.begin().await.unwrap();
+    let again = hooks::claim_deliveries(&mut tx, store.backend, 2000, 60_000, 10).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(again.is_empty(), "the rest wait for the leased ones: {again:?}");
+});
+
 on_both!(cases_are_searched_and_paged_and_tokens_kept_hashed, |engine: Arc<Engine>| async move {
     for amount in [10, 20, 30] {
         start(&engine, amount).await;

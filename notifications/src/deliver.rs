@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a worker holds a delivery while sending it.
 const LEASE_MS: i64 = 60_000;
+/// Deliveries claimed together and sent at once, each to a different subscriber or about a
+/// different case.
+const SENDING_AT_ONCE: i64 = 16;
 /// Deliveries are retried at least this long after the event.
 const RETRY_FOR_MS: i64 = 24 * 3_600_000;
 /// How much of a response body the log keeps.
@@ -75,9 +78,16 @@ impl Deliverer {
     pub async fn run_until(&self, stop: &(dyn Fn() -> bool + Sync)) -> Result<usize, DeliverError> {
         let mut settled = self.fan_out().await?;
         while !stop() {
-            let Some(due) = self.claim().await? else { break };
-            self.send(due).await?;
-            settled += 1;
+            let claimed = self.claim().await?;
+            if claimed.is_empty() {
+                break;
+            }
+            // Each of a different subscriber or case: their order does not matter.
+            let sent = futures_util::future::join_all(claimed.into_iter().map(|due| self.send(due))).await;
+            for result in sent {
+                result?;
+                settled += 1;
+            }
         }
         while !stop() && self.call_next().await? {
             settled += 1;
@@ -109,11 +119,11 @@ impl Deliverer {
         Ok(done)
     }
 
-    async fn claim(&self) -> Result<Option<DueDelivery>, DeliverError> {
+    async fn claim(&self) -> Result<Vec<DueDelivery>, DeliverError> {
         let store = &self.engine.store;
         let mut tx = store.begin().await?;
         let now = self.now();
-        let due = hooks::claim_delivery(&mut tx, store.backend, now, now + LEASE_MS).await?;
+        let due = hooks::claim_deliveries(&mut tx, store.backend, now, now + LEASE_MS, SENDING_AT_ONCE).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(due)
     }

@@ -207,6 +207,20 @@ pub async fn claim_delivery(
     now: i64,
     lease_until: i64,
 ) -> Result<Option<DueDelivery>, StoreError> {
+    Ok(claim_deliveries(tx, backend, now, lease_until, 1).await?.pop())
+}
+
+/// Claims up to `limit` due deliveries, oldest first, each the oldest unsettled one of its
+/// subscriber and case, and leases them until `lease_until`. No two are of the same subscriber
+/// and case, so they can be sent at once without breaking the order within a case; and one
+/// query serves many sends, since with a backlog it reads every pending row.
+pub async fn claim_deliveries(
+    tx: &mut Tx,
+    backend: Backend,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<DueDelivery>, StoreError> {
     macro_rules! due {
         ($lock:literal) => {
             concat!(
@@ -214,7 +228,7 @@ pub async fn claim_delivery(
                  FROM deliveries d JOIN events e ON e.id = d.event_id JOIN subscriptions s ON s.id = d.subscription_id \
                  WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.locked_until IS NULL OR d.locked_until < $2) \
                  AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.subscription_id = d.subscription_id \
-                 AND o.case_id = d.case_id AND o.status = 'pending' AND o.id < d.id) ORDER BY d.id LIMIT 1",
+                 AND o.case_id = d.case_id AND o.status = 'pending' AND o.id < d.id) ORDER BY d.id LIMIT $3",
                 $lock
             )
         };
@@ -224,26 +238,36 @@ pub async fn claim_delivery(
         Backend::Postgres => due!(" FOR UPDATE OF d SKIP LOCKED"),
         Backend::Sqlite => due!(""),
     };
-    let Some(r) = sqlx::query(sql).bind(now).bind(now).fetch_optional(&mut **tx).await? else { return Ok(None) };
-    let due = DueDelivery {
-        id: r.get(0),
-        event_id: r.get(1),
-        event_type: r.get(2),
-        subscription_id: r.get(3),
-        case_id: r.get(4),
-        workflow: r.get(10),
-        attempts: r.get(5),
-        created_at: r.get(6),
-        body: r.get(7),
-        url: r.get(8),
-        secret: r.get(9),
-    };
-    sqlx::query("UPDATE deliveries SET locked_until = $1 WHERE id = $2")
-        .bind(lease_until)
-        .bind(due.id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(Some(due))
+    let rows = sqlx::query(sql).bind(now).bind(now).bind(limit).fetch_all(&mut **tx).await?;
+    let claimed: Vec<DueDelivery> = rows
+        .iter()
+        .map(|r| DueDelivery {
+            id: r.get(0),
+            event_id: r.get(1),
+            event_type: r.get(2),
+            subscription_id: r.get(3),
+            case_id: r.get(4),
+            workflow: r.get(10),
+            attempts: r.get(5),
+            created_at: r.get(6),
+            body: r.get(7),
+            url: r.get(8),
+            secret: r.get(9),
+        })
+        .collect();
+    if claimed.is_empty() {
+        return Ok(claimed);
+    }
+    let sql = format!(
+        "UPDATE deliveries SET locked_until = $1 WHERE id IN ({})",
+        super::effects::placeholders(2, claimed.len())
+    );
+    let mut update = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(lease_until);
+    for due in &claimed {
+        update = update.bind(due.id);
+    }
+    update.execute(&mut **tx).await?;
+    Ok(claimed)
 }
 
 /// What one attempt got back.

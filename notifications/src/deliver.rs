@@ -27,6 +27,8 @@ const LEASE_MS: i64 = 60_000;
 /// Deliveries claimed together and sent at once, each to a different subscriber or about a
 /// different case.
 const SENDING_AT_ONCE: i64 = 16;
+/// `webhook` outbox rows turned into events in one transaction.
+const FAN_OUT_BATCH: i64 = 64;
 /// Deliveries are retried at least this long after the event.
 const RETRY_FOR_MS: i64 = 24 * 3_600_000;
 /// How much of a response body the log keeps.
@@ -99,22 +101,31 @@ impl Deliverer {
         millis(self.engine.now())
     }
 
-    /// Turns every `webhook` outbox row into an event and its deliveries.
+    /// Turns every `webhook` outbox row into an event and its deliveries, a batch of rows per
+    /// transaction: one commit per row made the fan-out of a mass of decisions the slowest part
+    /// of delivering them.
     async fn fan_out(&self) -> Result<usize, DeliverError> {
         let store = &self.engine.store;
         let mut done = 0;
         loop {
             let mut tx = store.begin().await?;
             let now = self.now();
-            let Some(row) = effects::next_due(&mut tx, store.backend, "webhook", now).await? else { break };
-            if let Effect::Emit { event, data } = &row.effect {
-                let workflow = data.get("workflow").and_then(Value::as_str);
-                let seed = format!("outbox/{}/{}", row.id, row.case_id);
-                hooks::publish(&mut tx, &seed, event, Some(&row.case_id), workflow, data.clone(), now).await?;
+            let rows =
+                effects::claim_due(&mut tx, store.backend, "webhook", now, now + LEASE_MS, FAN_OUT_BATCH).await?;
+            if rows.is_empty() {
+                break;
             }
-            effects::mark_done(&mut tx, row.id).await?;
+            for row in &rows {
+                if let Effect::Emit { event, data } = &row.effect {
+                    let workflow = data.get("workflow").and_then(Value::as_str);
+                    let seed = format!("outbox/{}/{}", row.id, row.case_id);
+                    hooks::publish(&mut tx, &seed, event, Some(&row.case_id), workflow, data.clone(), now).await?;
+                }
+            }
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            effects::mark_all_done(&mut tx, &ids).await?;
             tx.commit().await.map_err(StoreError::from)?;
-            done += 1;
+            done += rows.len();
         }
         Ok(done)
     }

@@ -4,6 +4,8 @@
 //! run reports every mistake in a file (not just the first), in Swedish or English, with the
 //! exact line and column of the offending key or value.
 
+mod events;
+
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
@@ -54,6 +56,11 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
     if source.trim().is_empty() {
         return Ok(Node { value: Value::Null, pos: Pos { line: 1, column: 1 } });
     }
+    events::parse(source).map_or_else(|| via_serde(source), Ok)
+}
+
+/// The tree through serde-saphyr: every YAML feature, and its error messages.
+fn via_serde(source: &str) -> Result<Node, SyntaxError> {
     // Only `true`/`false` are booleans: a process owner's `ja`, `yes` or `no` stays text and is
     // reported where a boolean is expected, rather than silently flipping meaning.
     let mut options = serde_saphyr::Options::default();
@@ -179,6 +186,51 @@ mod tests {
         let err = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
         eprintln!("{err:?}");
         assert_eq!(err.pos.line, 3);
+    }
+
+    /// The fast path gives exactly the serde path's tree, positions included, for every YAML
+    /// file of the project and of the `check` corpus that it reads at all; and it reads the
+    /// sample workflows.
+    #[test]
+    fn both_paths_build_the_same_tree() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = Vec::new();
+        let mut dirs = vec![root.join("workflows"), root.join("tests/check")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                    files.push(path);
+                }
+            }
+        }
+        assert!(files.len() > 50, "the corpus is there: {}", files.len());
+        let mut fast = 0;
+        for path in &files {
+            let source = std::fs::read_to_string(path).unwrap();
+            if let Some(tree) = events::parse(&source) {
+                fast += 1;
+                assert_eq!(Ok(tree), via_serde(&source).map_err(|e| e.message), "{}", path.display());
+            }
+        }
+        for sample in ["andring-av-it", "finansieringsansokan", "produktionssattning"] {
+            let source = std::fs::read_to_string(root.join(format!("workflows/{sample}.yaml"))).unwrap();
+            assert_eq!(events::build(&source).err(), None, "{sample} takes the fast path");
+        }
+        eprintln!("{fast} of {} files took the fast path", files.len());
+    }
+
+    #[test]
+    fn unusual_scalars_and_duplicates_go_the_serde_way() {
+        for source in ["a: 2026-03-02\n", "a: 0x1F\n", "a: True\n", "a: 1e3\n", "a: 1\na: 2\n", "a: &x 1\nb: *x\n"] {
+            assert!(events::parse(source).is_none(), "{source}");
+        }
+        let node = events::parse("a: -12\nb: 0.5\nc: ~\nd: '007'\n").unwrap();
+        let Value::Map(entries) = node.value else { panic!() };
+        let values: Vec<&Value> = entries.iter().map(|(_, n)| &n.value).collect();
+        assert_eq!(values, [&Value::Int(-12), &Value::Float(0.5), &Value::Null, &Value::Str("007".into())]);
     }
 
     #[test]

@@ -385,7 +385,8 @@ impl Checker<'_> {
     /// Checks one expression; `expected` is the kind its value must have, if any; `extra` are
     /// names only this place offers (e.g. `response`), whose contents are not known.
     fn expression(&self, r: &mut Report, e: &Expr, expected: Option<Kind>, extra: &[&str]) {
-        let program = match expr::compile(&e.source) {
+        // Cached by source: the same guard in many files (or versions) compiles once.
+        let program = match expr::cached(&e.source) {
             Ok(p) => p,
             Err(err) => {
                 let (message, width) = (syntax_message(&err.problem), err.problem.width());

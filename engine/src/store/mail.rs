@@ -202,12 +202,13 @@ const ROWS_PER_INSERT: usize = 200;
 /// costs a few statements rather than one per link.
 pub async fn insert_links(tx: &mut Tx, links: &[NewLink]) -> Result<(), StoreError> {
     for chunk in links.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO link_tokens (hash, purpose, case_id, task_id, recipient, action, expires_at, created_at, outbox_id) \
-             VALUES {}",
-            value_rows(chunk.len(), 9)
+        let sql = super::insert_many(
+            "INSERT INTO link_tokens (hash, purpose, case_id, task_id, recipient, action, expires_at, created_at, outbox_id)",
+            chunk.len(),
+            9,
+            "",
         );
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut insert = sqlx::query(sql);
         for l in chunk {
             insert = insert
                 .bind(l.hash.clone())
@@ -228,12 +229,13 @@ pub async fn insert_links(tx: &mut Tx, links: &[NewLink]) -> Result<(), StoreErr
 /// Archives many rendered emails, one statement per [`ROWS_PER_INSERT`].
 pub async fn log_mails(tx: &mut Tx, mails: &[LoggedMail], now: i64) -> Result<(), StoreError> {
     for chunk in mails.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO mail_log (outbox_id, case_id, message_id, recipient, subject, text_body, html_body, links, created_at) \
-             VALUES {}",
-            value_rows(chunk.len(), 9)
+        let sql = super::insert_many(
+            "INSERT INTO mail_log (outbox_id, case_id, message_id, recipient, subject, text_body, html_body, links, created_at)",
+            chunk.len(),
+            9,
+            "",
         );
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut insert = sqlx::query(sql);
         for m in chunk {
             insert = insert
                 .bind(m.outbox_id)
@@ -249,12 +251,4 @@ pub async fn log_mails(tx: &mut Tx, mails: &[LoggedMail], now: i64) -> Result<()
         insert.execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-/// `($1, …, $width), ($width+1, …)`: `rows` rows of bound parameters.
-fn value_rows(rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|r| format!("({})", super::effects::placeholders(r * width + 1, width)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

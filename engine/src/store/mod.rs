@@ -156,15 +156,12 @@ pub(crate) fn insert_many(
     columns: usize,
     tail: &'static str,
 ) -> sqlx::AssertSqlSafe<String> {
-    sqlx::AssertSqlSafe(format!("{insert} VALUES {} {tail}", placeholders(rows, columns)))
+    sqlx::AssertSqlSafe(format!("{insert} VALUES {} {tail}", value_rows(rows, columns)))
 }
 
-fn placeholders(rows: usize, columns: usize) -> String {
-    let row = |r: usize| {
-        let cells: Vec<String> = (1..=columns).map(|c| format!("${}", r * columns + c)).collect();
-        format!("({})", cells.join(", "))
-    };
-    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+/// `($1, …, $columns), ($columns+1, …)`: `rows` rows of bound parameters.
+fn value_rows(rows: usize, columns: usize) -> String {
+    (0..rows).map(|r| format!("({})", effects::placeholders(r * columns + 1, columns))).collect::<Vec<_>>().join(", ")
 }
 
 /// Milliseconds since the epoch: sorts the same on both databases.
@@ -209,7 +206,7 @@ mod tests {
 
     #[test]
     fn placeholders_number_every_value_of_every_row() {
-        assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(super::placeholders(1, 1), "($1)");
+        assert_eq!(super::value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::value_rows(1, 1), "($1)");
     }
 }

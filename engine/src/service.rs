@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 mod batch;
+mod gather;
 mod publish;
 use batch::Step;
 

@@ -188,6 +188,100 @@ on_both!(many_decisions_at_once_are_each_committed_once_with_intact_chains, |eng
     }
 });
 
+/// What a decision left of a case: its audit entries' kinds, outbox rows' kinds, timers and
+/// assignments, all of which a shared commit writes gathered for many cases.
+async fn left_of(engine: &Engine, case_id: &str) -> (Vec<String>, Vec<String>, i64, i64) {
+    let pool = &engine.store.pool;
+    let audit = audit::entries(pool, case_id).await.unwrap().into_iter().map(|e| e.what).collect();
+    let outbox =
+        beslut_engine::store::effects::outbox_of(pool, case_id).await.unwrap().into_iter().map(|r| r.1).collect();
+    let count = |table: &str| {
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE case_id = $1");
+        async move { sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).bind(case_id).fetch_one(pool).await.unwrap() }
+    };
+    (audit, outbox, count("timers").await, count("assignments").await)
+}
+
+on_both!(commands_sharing_a_commit_leave_what_each_would_leave_alone, |engine: Arc<Engine>| async move {
+    let alone = start(&engine, 1).await;
+    let task = alone.tasks[0].id.clone();
+    let command = decide(&task, "g1", "avsla", Some("nej"));
+    engine.execute(&alone.id, command, Channel::Api, Map::new(), Some("alone")).await.unwrap();
+    let expected = left_of(&engine, &alone.id).await;
+    assert_eq!(expected.2, 0, "a closed case keeps no timer");
+    // Sixteen cases, each sent the same decision three times under one key, all at once: most
+    // share commits, and within one commit the repeats follow the first.
+    let mut cases = Vec::new();
+    for _ in 0..16 {
+        cases.push(start(&engine, 1).await);
+    }
+    let mut handles = Vec::new();
+    for case in &cases {
+        for _ in 0..3 {
+            let (e, id, task) = (engine.clone(), case.id.clone(), case.tasks[0].id.clone());
+            handles.push(tokio::spawn(async move {
+                let command = decide(&task, "g1", "avsla", Some("nej"));
+                e.execute(&id, command, Channel::Api, Map::new(), Some(&format!("{id}-avsla"))).await.unwrap()
+            }));
+        }
+    }
+    let mut answers = Vec::new();
+    for h in handles {
+        answers.push(h.await.unwrap());
+    }
+    for (case, three) in cases.iter().zip(answers.chunks(3)) {
+        assert!(three.iter().all(|c| c.id == case.id && c.version == three[0].version), "{}", case.id);
+        assert_eq!(engine.case(&case.id).await.unwrap().version, three[0].version);
+        assert_eq!(left_of(&engine, &case.id).await, expected, "{}", case.id);
+        let pool = &engine.store.pool;
+        let head = audit::remembered_head(pool, &case.id).await.unwrap();
+        assert!(audit::verify(pool, &case.id, head.as_deref()).await.unwrap().is_empty(), "{}", case.id);
+    }
+});
+
+on_both!(a_write_the_database_refuses_fails_only_its_own_command, |engine: Arc<Engine>| async move {
+    // A trigger refuses the outbox rows of one case. Its decision shares a commit with the
+    // others; the gathered writes fail, and written one by one only that decision is refused.
+    let mut cases = Vec::new();
+    for _ in 0..10 {
+        cases.push(start(&engine, 1).await);
+    }
+    let refused = cases[4].id.clone();
+    let trigger = match engine.store.backend {
+        beslut_engine::store::Backend::Sqlite => format!(
+            "CREATE TRIGGER refuse_one BEFORE INSERT ON outbox WHEN NEW.case_id = '{refused}' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        ),
+        beslut_engine::store::Backend::Postgres => format!(
+            "CREATE FUNCTION refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.case_id = '{refused}' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$; \
+             CREATE TRIGGER refuse_one BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION refuse_one()"
+        ),
+    };
+    sqlx::raw_sql(sqlx::AssertSqlSafe(trigger)).execute(&engine.store.pool).await.unwrap();
+    let handles: Vec<_> = cases
+        .iter()
+        .map(|case| {
+            let (e, id, task) = (engine.clone(), case.id.clone(), case.tasks[0].id.clone());
+            tokio::spawn(async move {
+                e.execute(&id, decide(&task, "g1", "avsla", Some("nej")), Channel::Api, Map::new(), None).await
+            })
+        })
+        .collect();
+    for (case, h) in cases.iter().zip(handles) {
+        let answer = h.await.unwrap();
+        let stored = engine.case(&case.id).await.unwrap();
+        if case.id == refused {
+            assert!(matches!(answer, Err(Error::Store(_))), "{answer:?}");
+            assert_eq!(stored.version, case.version, "nothing of the refused decision is kept");
+        } else {
+            let done = answer.unwrap();
+            assert_eq!(stored.version, done.version);
+            assert!(matches!(stored.status, Status::Closed { outcome: OutcomeId::Rejected, .. }));
+        }
+    }
+});
+
 on_both!(a_repeated_idempotency_key_has_one_effect, |engine: Arc<Engine>| async move {
     let first = engine.start("bidrag", grant(10), stina(), Channel::Api, Some("k-start")).await.unwrap();
     let again = engine.start("bidrag", grant(10), stina(), Channel::Api, Some("k-start")).await.unwrap();

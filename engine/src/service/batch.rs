@@ -7,9 +7,10 @@
 //! that fails after it wrote something rolls the transaction back; it gets its error and the
 //! others are applied again without it, so no failure leaks into a neighbour's commit.
 
+use super::gather::{Flush, Gathered};
 use super::{ATTEMPTS, Core, Error};
 use crate::runtime::{Case, Channel, Command};
-use crate::store::StoreError;
+use crate::store::{StoreError, millis};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
@@ -46,11 +47,11 @@ impl Step {
 
 /// One command waiting for a commit, and where its answer goes.
 pub(crate) struct Job {
-    case_id: String,
-    command: Command,
-    channel: Channel,
-    origin: Map<String, Value>,
-    key: Option<String>,
+    pub(crate) case_id: String,
+    pub(crate) command: Command,
+    pub(crate) channel: Channel,
+    pub(crate) origin: Map<String, Value>,
+    pub(crate) key: Option<String>,
     /// Times it met a concurrent change by another node and was queued again.
     conflicts: usize,
     reply: Option<oneshot::Sender<Result<Case, Error>>>,
@@ -174,6 +175,8 @@ enum Failed {
     Job(usize, Error),
     /// The transaction could not begin or commit: nothing of it is saved.
     All(Error),
+    /// The gathered writes failed and it is not known for which job: try them one by one.
+    Unclear,
 }
 
 /// Commits `jobs` together and answers each, dropping any job that fails after writing.
@@ -193,6 +196,7 @@ async fn commit(core: &Core, lane: &Lane, mut jobs: Vec<Job>) {
                 lane.requeue(job);
             }
             Err(Failed::Job(i, e)) => jobs.remove(i).answer(Err(e)),
+            Err(Failed::Unclear) => unreachable!("an unclear failure is retried job by job"),
             Err(Failed::All(e)) => {
                 let message = e.to_string();
                 // Those queued meanwhile would wait as long again for the same database: they
@@ -208,8 +212,39 @@ async fn commit(core: &Core, lane: &Lane, mut jobs: Vec<Job>) {
     }
 }
 
-/// One transaction over `jobs`: each job's own result, or why the whole did not commit.
+/// One transaction over `jobs`: each job's own result, or why the whole did not commit. The
+/// reads and writes are gathered (one statement per table for the whole batch); should the
+/// database refuse them, the jobs are written one by one, which finds the job at fault.
 async fn attempt(core: &Core, jobs: &[Job]) -> Result<Vec<Result<Case, Error>>, Failed> {
+    match attempt_gathered(core, jobs).await {
+        Err(Failed::Unclear) => attempt_each(core, jobs).await,
+        other => other,
+    }
+}
+
+async fn attempt_gathered(core: &Core, jobs: &[Job]) -> Result<Vec<Result<Case, Error>>, Failed> {
+    let mut tx = core.store.begin().await.map_err(|e| Failed::All(e.into()))?;
+    let mut gathered = Gathered::read(&mut tx, jobs).await.map_err(|_| Failed::Unclear)?;
+    let mut results = Vec::with_capacity(jobs.len());
+    for (i, job) in jobs.iter().enumerate() {
+        match gathered.apply(core, &mut tx, i, job).await {
+            Ok(case) => results.push(Ok(case)),
+            Err(Step::Clean(e)) => results.push(Err(e)),
+            Err(Step::Dirty(e)) => return Err(Failed::Job(i, e)),
+        }
+    }
+    match gathered.write(&mut tx, millis(core.now())).await {
+        Ok(()) => {}
+        Err(Flush::Conflict(i)) => return Err(Failed::Job(i, Error::Conflict)),
+        // The job-by-job attempt meets the same refusal and says which job it belongs to.
+        Err(Flush::Failed) => return Err(Failed::Unclear),
+    }
+    tx.commit().await.map_err(|e| Failed::All(StoreError::from(e).into()))?;
+    Ok(results)
+}
+
+/// The jobs applied and written one after another in one transaction.
+async fn attempt_each(core: &Core, jobs: &[Job]) -> Result<Vec<Result<Case, Error>>, Failed> {
     let mut tx = core.store.begin().await.map_err(|e| Failed::All(e.into()))?;
     let mut results = Vec::with_capacity(jobs.len());
     for (i, job) in jobs.iter().enumerate() {

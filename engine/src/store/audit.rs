@@ -110,29 +110,37 @@ pub fn link(case_id: &str, chain: &Chain, entries: &[AuditEntry]) -> (Vec<Linked
 /// Stores linked entries in one statement. The caller moves the chain's end kept with the case
 /// in the same transaction, conditional on the end it linked to.
 pub async fn insert(tx: &mut Tx, case_id: &str, rows: Vec<Linked>) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
+    insert_of_cases(tx, rows.into_iter().map(|r| (case_id.to_string(), r)).collect()).await
+}
+
+/// Entries of several cases, a statement per thousand entries.
+pub async fn insert_of_cases(tx: &mut Tx, rows: Vec<(String, Linked)>) -> Result<(), StoreError> {
+    // Nine values an entry stays well below either database's limit on bound parameters.
+    const PER_STATEMENT: usize = 1000;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(PER_STATEMENT).collect();
+        let sql = super::insert_many(
+            "INSERT INTO audit (case_id, seq, at, actor, channel, what, detail, prev_hash, hash)",
+            chunk.len(),
+            9,
+            "",
+        );
+        let mut query = sqlx::query(sql);
+        for (case_id, r) in chunk {
+            query = query
+                .bind(case_id)
+                .bind(r.seq)
+                .bind(r.at)
+                .bind(r.actor)
+                .bind(r.channel)
+                .bind(r.what)
+                .bind(r.detail)
+                .bind(r.prev)
+                .bind(r.hash);
+        }
+        query.execute(&mut **tx).await?;
     }
-    let sql = super::insert_many(
-        "INSERT INTO audit (case_id, seq, at, actor, channel, what, detail, prev_hash, hash)",
-        rows.len(),
-        9,
-        "",
-    );
-    let mut query = sqlx::query(sql);
-    for r in rows {
-        query = query
-            .bind(case_id)
-            .bind(r.seq)
-            .bind(r.at)
-            .bind(r.actor)
-            .bind(r.channel)
-            .bind(r.what)
-            .bind(r.detail)
-            .bind(r.prev)
-            .bind(r.hash);
-    }
-    query.execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -107,35 +107,70 @@ pub async fn update(
     from: &Chain,
     to: &Chain,
 ) -> Result<(), StoreError> {
-    let (status, outcome) = status_columns(case);
-    let done = sqlx::query(
-        "UPDATE cases SET state = $1, status = $2, outcome = $3, updated_at = $4, version = $5, wait_key = $6, body = $7, \
-         forvaltning = $10, audit_head = $11, audit_seq = $12 WHERE id = $8 AND version = $9 AND audit_seq = $13",
-    )
-    .bind(&case.state)
-    .bind(status)
-    .bind(outcome)
-    .bind(millis(case.updated_at))
-    .bind(case.version)
-    .bind(waiting_key(case))
-    .bind(to_json(case))
-    .bind(&case.id)
-    .bind(expected_version)
-    .bind(forvaltning(case))
-    .bind(&to.head)
-    .bind(to.seq)
-    .bind(from.seq)
-    .execute(&mut **tx)
-    .await?;
-    if done.rows_affected() != 1 {
+    let change = Change { case, read_version: expected_version, from, to };
+    if !update_one(tx, &change).await? {
         return Err(StoreError::Conflict);
     }
     refresh_assignments(tx, case).await
 }
 
+/// The conditional update of one case row; false when someone else wrote it first.
+async fn update_one(tx: &mut Tx, c: &Change<'_>) -> Result<bool, StoreError> {
+    let (status, outcome) = status_columns(c.case);
+    let done = sqlx::query(
+        "UPDATE cases SET state = $1, status = $2, outcome = $3, updated_at = $4, version = $5, wait_key = $6, body = $7, \
+         forvaltning = $10, audit_head = $11, audit_seq = $12 WHERE id = $8 AND version = $9 AND audit_seq = $13",
+    )
+    .bind(&c.case.state)
+    .bind(status)
+    .bind(outcome)
+    .bind(millis(c.case.updated_at))
+    .bind(c.case.version)
+    .bind(waiting_key(c.case))
+    .bind(to_json(c.case))
+    .bind(&c.case.id)
+    .bind(c.read_version)
+    .bind(forvaltning(c.case))
+    .bind(&c.to.head)
+    .bind(c.to.seq)
+    .bind(c.from.seq)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 async fn refresh_assignments(tx: &mut Tx, case: &Case) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM assignments WHERE case_id = $1").bind(&case.id).execute(&mut **tx).await?;
-    let held: Vec<_> = case.open_tasks().flat_map(|task| task.assignees.iter().map(move |a| (task, a))).collect();
+    refresh_assignments_of(tx, &[case]).await
+}
+
+/// One row of the `assignments` table: task, address (lower case), person, deadline.
+pub type Holder = (String, String, Option<String>, Option<i64>);
+
+/// Who holds the case's open tasks, as the `assignments` table keeps it.
+pub fn holders(case: &Case) -> Vec<Holder> {
+    case.open_tasks()
+        .flat_map(|task| {
+            task.assignees.iter().map(move |a| {
+                (task.id.clone(), a.party.email.to_lowercase(), a.party.person.clone(), task.deadline.map(millis))
+            })
+        })
+        .collect()
+}
+
+/// Rewrites the assignments of `cases` from their open tasks, in three statements however
+/// many cases there are, and records every holder as taking part in their case.
+pub async fn refresh_assignments_of(tx: &mut Tx, cases: &[&Case]) -> Result<(), StoreError> {
+    if cases.is_empty() {
+        return Ok(());
+    }
+    let ids = super::effects::placeholders(1, cases.len());
+    let mut delete = sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM assignments WHERE case_id IN ({ids})")));
+    for case in cases {
+        delete = delete.bind(&case.id);
+    }
+    delete.execute(&mut **tx).await?;
+    let held: Vec<(&str, Holder)> =
+        cases.iter().flat_map(|case| holders(case).into_iter().map(|h| (case.id.as_str(), h))).collect();
     if held.is_empty() {
         return Ok(());
     }
@@ -146,24 +181,21 @@ async fn refresh_assignments(tx: &mut Tx, case: &Case) -> Result<(), StoreError>
         "ON CONFLICT DO NOTHING",
     );
     let mut query = sqlx::query(sql);
-    for (task, a) in held {
-        query = query
-            .bind(&case.id)
-            .bind(&task.id)
-            .bind(a.party.email.to_lowercase())
-            .bind(a.party.person.as_deref())
-            .bind(task.deadline.map(millis));
+    for (case_id, (task, email, person, deadline)) in held {
+        query = query.bind(case_id).bind(task).bind(email).bind(person).bind(deadline);
     }
     query.execute(&mut **tx).await?;
     // Whoever holds a task now takes part in the case from now on: one statement, the same
     // derivation as the migration's backfill.
-    sqlx::query(
+    let sql = format!(
         "INSERT INTO case_people (case_id, who) SELECT DISTINCT case_id, COALESCE(person, email) FROM assignments \
-         WHERE case_id = $1 ON CONFLICT DO NOTHING",
-    )
-    .bind(&case.id)
-    .execute(&mut **tx)
-    .await?;
+         WHERE case_id IN ({ids}) ON CONFLICT DO NOTHING"
+    );
+    let mut people = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for case in cases {
+        people = people.bind(&case.id);
+    }
+    people.execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -189,6 +221,82 @@ pub async fn load_for_write(tx: &mut Tx, id: &str) -> Result<Option<(Case, Chain
     let head: String = row.get(2);
     let chain = if seq == 0 { Chain::start() } else { Chain { seq, head } };
     Ok(Some((case, chain)))
+}
+
+/// Cases by id or number, each with the end of its audit chain, in one statement: a shared
+/// commit reads every case it changes at once.
+pub async fn load_many_for_write(tx: &mut Tx, ids: &[&str]) -> Result<Vec<(Case, Chain)>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The same placeholders twice: each value is bound once and matched as id or number.
+    let list = super::effects::placeholders(1, ids.len());
+    let sql = format!("SELECT body, audit_seq, audit_head FROM cases WHERE id IN ({list}) OR number IN ({list})");
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(&mut **tx).await?;
+    rows.iter()
+        .map(|row| {
+            let case = from_json(&row.get::<String, _>(0))?;
+            let seq: i64 = row.get(1);
+            let chain = if seq == 0 { Chain::start() } else { Chain { seq, head: row.get(2) } };
+            Ok((case, chain))
+        })
+        .collect()
+}
+
+/// A case to write over its stored row: the version and chain end it was read at, and the
+/// chain end it has now.
+pub struct Change<'a> {
+    pub case: &'a Case,
+    pub read_version: i64,
+    pub from: &'a Chain,
+    pub to: &'a Chain,
+}
+
+/// Writes several cases in one statement, each only if nobody wrote it since it was read;
+/// returns the ids of those that were not written because someone had.
+pub async fn update_many(tx: &mut Tx, changes: &[Change<'_>]) -> Result<Vec<String>, StoreError> {
+    match changes {
+        [] => return Ok(Vec::new()),
+        // Alone, the plain statement: the joined one materialises its VALUES in a temporary
+        // table first.
+        [one] => return Ok(if update_one(tx, one).await? { Vec::new() } else { vec![one.case.id.clone()] }),
+        _ => {}
+    }
+    // A VALUES list names its columns column1, column2, … on both databases.
+    let sql = super::insert_many(
+        "UPDATE cases SET state = v.column4, status = v.column5, outcome = v.column6, updated_at = v.column7, \
+         version = v.column8, wait_key = v.column9, body = v.column10, forvaltning = v.column11, \
+         audit_head = v.column12, audit_seq = v.column13 FROM (",
+        changes.len(),
+        13,
+        ") AS v WHERE cases.id = v.column1 AND cases.version = v.column2 AND cases.audit_seq = v.column3 \
+         RETURNING cases.id",
+    );
+    let mut query = sqlx::query(sql);
+    for c in changes {
+        let (status, outcome) = status_columns(c.case);
+        query = query
+            .bind(&c.case.id)
+            .bind(c.read_version)
+            .bind(c.from.seq)
+            .bind(&c.case.state)
+            .bind(status)
+            .bind(outcome)
+            .bind(millis(c.case.updated_at))
+            .bind(c.case.version)
+            .bind(waiting_key(c.case))
+            .bind(to_json(c.case))
+            .bind(forvaltning(c.case).map(str::to_string))
+            .bind(&c.to.head)
+            .bind(c.to.seq);
+    }
+    let written: std::collections::HashSet<String> =
+        query.fetch_all(&mut **tx).await?.iter().map(|r| r.get::<String, _>(0)).collect();
+    Ok(changes.iter().filter(|c| !written.contains(&c.case.id)).map(|c| c.case.id.clone()).collect())
 }
 
 pub async fn load(tx: &mut Tx, id: &str) -> Result<Option<Case>, StoreError> {

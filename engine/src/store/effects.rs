@@ -36,6 +36,67 @@ pub async fn enqueue_all(tx: &mut Tx, case_id: &str, effects: &[(&str, &Effect)]
     Ok(())
 }
 
+/// Queues effects of several cases, each row `(case id, kind, payload)`, in one statement; the
+/// rows get ids in the order given.
+pub async fn enqueue_rows(tx: &mut Tx, rows: &[(String, &'static str, String)], now: i64) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = super::insert_many(
+        "INSERT INTO outbox (case_id, kind, payload, created_at, next_attempt_at)",
+        rows.len(),
+        5,
+        "",
+    );
+    let mut query = sqlx::query(sql);
+    for (case_id, kind, payload) in rows {
+        query = query.bind(case_id).bind(*kind).bind(payload).bind(now).bind(now);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// A timer to set (or set again) for a case.
+pub struct Scheduled {
+    pub key: String,
+    pub case_id: String,
+    pub at: i64,
+    pub payload: String,
+}
+
+/// Sets several timers in one statement; each key at most once.
+pub async fn schedule_many(tx: &mut Tx, timers: &[Scheduled]) -> Result<(), StoreError> {
+    if timers.is_empty() {
+        return Ok(());
+    }
+    let sql = super::insert_many(
+        "INSERT INTO timers (key, case_id, due_at, payload)",
+        timers.len(),
+        4,
+        "ON CONFLICT (key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload, attempts = 0, locked_until = NULL",
+    );
+    let mut query = sqlx::query(sql);
+    for t in timers {
+        query = query.bind(&t.key).bind(&t.case_id).bind(t.at).bind(&t.payload);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Removes several timers in one statement.
+pub async fn cancel_many(tx: &mut Tx, keys: &[String]) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let sql = format!("DELETE FROM timers WHERE key IN ({})", placeholders(1, keys.len()));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for key in keys {
+        query = query.bind(key);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
 pub async fn schedule(
     tx: &mut Tx,
     key: &str,
@@ -177,6 +238,33 @@ pub async fn remember(tx: &mut Tx, key: &str, case_id: &str, result: &str, now: 
         .bind(now)
         .execute(&mut **tx)
         .await?;
+    Ok(())
+}
+
+/// The stored first results of those of `keys` seen before, by key, in one statement.
+pub async fn seen_many(tx: &mut Tx, keys: &[&str]) -> Result<std::collections::HashMap<String, String>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Default::default());
+    }
+    let sql = format!("SELECT key, result FROM idempotency WHERE key IN ({})", placeholders(1, keys.len()));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for key in keys {
+        query = query.bind(*key);
+    }
+    Ok(query.fetch_all(&mut **tx).await?.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// Records several first results, each row `(key, case id, result)`, in one statement.
+pub async fn remember_many(tx: &mut Tx, rows: &[(String, String, String)], now: i64) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = super::insert_many("INSERT INTO idempotency (key, case_id, result, created_at)", rows.len(), 4, "");
+    let mut query = sqlx::query(sql);
+    for (key, case_id, result) in rows {
+        query = query.bind(key).bind(case_id).bind(result).bind(now);
+    }
+    query.execute(&mut **tx).await?;
     Ok(())
 }
 

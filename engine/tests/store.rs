@@ -525,6 +525,47 @@ on_both!(a_batch_claim_takes_the_oldest_delivery_of_each_case_only, |engine: Arc
     assert!(again.is_empty(), "the rest wait for the leased ones: {again:?}");
 });
 
+on_both!(two_fan_outs_at_once_keep_the_order_of_a_case, |engine: Arc<Engine>| async move {
+    // Regression: two nodes fanned out at once, each skipping the other's locked outbox rows,
+    // so a case's later event became visible before its earlier one and both were sent.
+    let store = &engine.store;
+    let mut tx = store.begin().await.unwrap();
+    hooks::save_subscription(&mut tx, &subscriber("all", &["*"])).await.unwrap();
+    for event in ["task.assigned", "task.decided"] {
+        let emit = runtime::Effect::Emit { event: event.into(), data: json!({"workflow": "bidrag"}) };
+        beslut_engine::store::effects::enqueue(&mut tx, "c1", "webhook", &emit, 1000).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut first = store.begin().await.unwrap();
+    assert_eq!(hooks::fan_out(&mut first, store.backend, 2000, 60_000, 1).await.unwrap(), 1);
+    let other = engine.clone();
+    let second = tokio::spawn(async move {
+        let mut tx = other.store.begin().await.unwrap();
+        let n = hooks::fan_out(&mut tx, other.store.backend, 2000, 60_000, 1).await.unwrap();
+        tx.commit().await.unwrap();
+        n
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let visible = hooks::deliveries(&store.pool, None, Some("pending"), None, 10).await.unwrap();
+    assert!(visible.is_empty(), "the later event waits for the earlier fan-out to commit: {visible:?}");
+    first.commit().await.unwrap();
+    assert_eq!(second.await.unwrap(), 1);
+
+    let mut sent = Vec::new();
+    for at in [3000, 4000] {
+        let mut tx = store.begin().await.unwrap();
+        let due = hooks::claim_deliveries(&mut tx, store.backend, at, at + 60_000, 10).await.unwrap();
+        assert_eq!(due.len(), 1, "one delivery of the case at a time: {due:?}");
+        let attempt =
+            hooks::Attempt { attempt: 1, at, status_code: Some(200), response: None, error: None, duration_ms: 1 };
+        hooks::record_attempt(&mut tx, due[0].id, &attempt, hooks::Outcome::Delivered).await.unwrap();
+        tx.commit().await.unwrap();
+        sent.push(due[0].event_type.clone());
+    }
+    assert_eq!(sent, ["task.assigned", "task.decided"]);
+});
+
 on_both!(cases_are_searched_and_paged_and_tokens_kept_hashed, |engine: Arc<Engine>| async move {
     for amount in [10, 20, 30] {
         start(&engine, amount).await;

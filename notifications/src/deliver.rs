@@ -110,22 +110,12 @@ impl Deliverer {
         loop {
             let mut tx = store.begin().await?;
             let now = self.now();
-            let rows =
-                effects::claim_due(&mut tx, store.backend, "webhook", now, now + LEASE_MS, FAN_OUT_BATCH).await?;
-            if rows.is_empty() {
+            let n = hooks::fan_out(&mut tx, store.backend, now, now + LEASE_MS, FAN_OUT_BATCH).await?;
+            if n == 0 {
                 break;
             }
-            for row in &rows {
-                if let Effect::Emit { event, data } = &row.effect {
-                    let workflow = data.get("workflow").and_then(Value::as_str);
-                    let seed = format!("outbox/{}/{}", row.id, row.case_id);
-                    hooks::publish(&mut tx, &seed, event, Some(&row.case_id), workflow, data.clone(), now).await?;
-                }
-            }
-            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-            effects::mark_all_done(&mut tx, &ids).await?;
             tx.commit().await.map_err(StoreError::from)?;
-            done += rows.len();
+            done += n;
         }
         Ok(done)
     }
@@ -158,6 +148,7 @@ impl Deliverer {
                 "event_type": due.event_type, "case_id": due.case_id, "attempts": attempt.attempt,
                 "last_error": attempt.error.clone().or(attempt.status_code.map(|c| format!("HTTP {c}"))),
             });
+            hooks::hold_fan_out(&mut tx, self.engine.store.backend).await?;
             let seed = format!("failed/{}", due.id);
             let (case, workflow) = (due.case_id.as_deref(), due.workflow.as_deref());
             let failed = hooks::publish(&mut tx, &seed, "delivery.failed", case, workflow, data, now);

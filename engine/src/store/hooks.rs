@@ -199,6 +199,46 @@ pub struct DueDelivery {
     pub secret: String,
 }
 
+/// The advisory lock key of the fan-out: "beslut" in ASCII, so that it is recognisable in
+/// `pg_locks`.
+const FAN_OUT_LOCK: i64 = 0x6265_736c_7574;
+
+/// Turns up to `limit` due `webhook` outbox rows, oldest first, into events and deliveries, and
+/// marks them done; returns how many. On PostgreSQL one fan-out runs at a time across all
+/// nodes: two at once, each skipping the rows the other holds, could commit a case's later
+/// event before its earlier one, and the later one would be sent first.
+pub async fn fan_out(
+    tx: &mut Tx,
+    backend: Backend,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<usize, StoreError> {
+    hold_fan_out(tx, backend).await?;
+    let rows = super::effects::claim_due(tx, backend, "webhook", now, lease_until, limit).await?;
+    for row in &rows {
+        if let crate::runtime::Effect::Emit { event, data } = &row.effect {
+            let workflow = data.get("workflow").and_then(Value::as_str);
+            let seed = format!("outbox/{}/{}", row.id, row.case_id);
+            publish(tx, &seed, event, Some(&row.case_id), workflow, data.clone(), now).await?;
+        }
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    super::effects::mark_all_done(tx, &ids).await?;
+    Ok(rows.len())
+}
+
+/// Waits until no other transaction fans out, and keeps others waiting until this one ends:
+/// whatever adds deliveries outside [`fan_out`] takes it too, so that a case's deliveries become
+/// visible in the order of their ids.
+pub async fn hold_fan_out(tx: &mut Tx, backend: Backend) -> Result<(), StoreError> {
+    if backend == Backend::Postgres {
+        // Released at commit or rollback; SQLite's single writer already serialises this.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(FAN_OUT_LOCK).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// Claims the oldest due delivery whose older siblings (same subscriber, same case) are all
 /// settled, and leases it until `lease_until`.
 pub async fn claim_delivery(

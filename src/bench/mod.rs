@@ -458,7 +458,7 @@ fn report(figures: &[Figure], options: &Options) -> String {
          --closed-cases {closed} --open-cases {open} --check-files {files}\n```\n\n{table}\n\
          Engine decisions each commit the case, its audit entries, its outbox rows (the emails and the `task.decided` \
          event) and its timers in one transaction, and are acknowledged only after that commit. Concurrent decisions \
-         share a commit (group commit: one lane for SQLite, eight by case id for PostgreSQL). The CPU and bytes \
+         share a commit (group commit: one lane for SQLite, two by case id for PostgreSQL). The CPU and bytes \
          written per decision are this process's own (`/proc/self/stat`, `/proc/self/io`), which, unlike the rates, \
          do not depend on how busy the machine is.\n\n\
          HTTP approvals go through `beslut serve` as a child process on SQLite, from 64 clients with one keep-alive \

@@ -148,7 +148,6 @@ impl Deliverer {
                 "event_type": due.event_type, "case_id": due.case_id, "attempts": attempt.attempt,
                 "last_error": attempt.error.clone().or(attempt.status_code.map(|c| format!("HTTP {c}"))),
             });
-            hooks::hold_fan_out(&mut tx, self.engine.store.backend).await?;
             let seed = format!("failed/{}", due.id);
             let (case, workflow) = (due.case_id.as_deref(), due.workflow.as_deref());
             let failed = hooks::publish(&mut tx, &seed, "delivery.failed", case, workflow, data, now);

@@ -135,8 +135,25 @@ pub struct Event {
 }
 
 /// Records an event and queues a delivery to every active subscriber that wants it. `id_seed`
-/// makes the id stable: the same seed gives the same event, recorded once.
+/// makes the id stable: the same seed gives the same event, recorded once. It waits for any
+/// fan-out in progress, so that a case's deliveries become visible in the order of their ids.
 pub async fn publish(
+    tx: &mut Tx,
+    id_seed: &str,
+    kind: &str,
+    case_id: Option<&str>,
+    workflow: Option<&str>,
+    data: Value,
+    now: i64,
+) -> Result<Event, StoreError> {
+    let backend =
+        if tx.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME { Backend::Postgres } else { Backend::Sqlite };
+    hold_fan_out(tx, backend).await?;
+    insert_event(tx, id_seed, kind, case_id, workflow, data, now).await
+}
+
+/// [`publish`] for a caller that already holds the fan-out lock.
+async fn insert_event(
     tx: &mut Tx,
     id_seed: &str,
     kind: &str,
@@ -220,7 +237,7 @@ pub async fn fan_out(
         if let crate::runtime::Effect::Emit { event, data } = &row.effect {
             let workflow = data.get("workflow").and_then(Value::as_str);
             let seed = format!("outbox/{}/{}", row.id, row.case_id);
-            publish(tx, &seed, event, Some(&row.case_id), workflow, data.clone(), now).await?;
+            insert_event(tx, &seed, event, Some(&row.case_id), workflow, data.clone(), now).await?;
         }
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
@@ -228,10 +245,8 @@ pub async fn fan_out(
     Ok(rows.len())
 }
 
-/// Waits until no other transaction fans out, and keeps others waiting until this one ends:
-/// whatever adds deliveries outside [`fan_out`] takes it too, so that a case's deliveries become
-/// visible in the order of their ids.
-pub async fn hold_fan_out(tx: &mut Tx, backend: Backend) -> Result<(), StoreError> {
+/// Waits until no other transaction fans out, and keeps others waiting until this one ends.
+async fn hold_fan_out(tx: &mut Tx, backend: Backend) -> Result<(), StoreError> {
     if backend == Backend::Postgres {
         // Released at commit or rollback; SQLite's single writer already serialises this.
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(FAN_OUT_LOCK).execute(&mut **tx).await?;

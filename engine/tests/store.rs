@@ -538,11 +538,11 @@ on_both!(two_fan_outs_at_once_keep_the_order_of_a_case, |engine: Arc<Engine>| as
     tx.commit().await.unwrap();
 
     let mut first = store.begin().await.unwrap();
-    assert_eq!(hooks::fan_out(&mut first, store.backend, 2000, 60_000, 1).await.unwrap(), 1);
+    assert_eq!(hooks::fan_out(&mut first, store.backend, 2000, 1).await.unwrap(), 1);
     let other = engine.clone();
     let second = tokio::spawn(async move {
         let mut tx = other.store.begin().await.unwrap();
-        let n = hooks::fan_out(&mut tx, other.store.backend, 2000, 60_000, 1).await.unwrap();
+        let n = hooks::fan_out(&mut tx, other.store.backend, 2000, 1).await.unwrap();
         tx.commit().await.unwrap();
         n
     });

@@ -110,7 +110,7 @@ impl Deliverer {
         loop {
             let mut tx = store.begin().await?;
             let now = self.now();
-            let n = hooks::fan_out(&mut tx, store.backend, now, now + LEASE_MS, FAN_OUT_BATCH).await?;
+            let n = hooks::fan_out(&mut tx, store.backend, now, FAN_OUT_BATCH).await?;
             if n == 0 {
                 break;
             }

@@ -290,27 +290,40 @@ pub struct OutboxRow {
 /// The oldest pending row of `kind` that is due, locked for this transaction (on PostgreSQL
 /// other workers skip it; SQLite has one writer at a time).
 pub async fn next_due(tx: &mut Tx, backend: Backend, kind: &str, now: i64) -> Result<Option<OutboxRow>, StoreError> {
+    Ok(due(tx, backend, kind, now, 1).await?.pop())
+}
+
+/// The oldest pending rows of `kind` that are due and not leased. The partial index
+/// `outbox_pending (kind, id)` gives them in order, so a claim reads about `limit` rows however
+/// many emails wait behind them.
+const DUE: &str = "SELECT id, case_id, kind, payload, attempts FROM outbox WHERE status = 'pending' AND kind = $1 \
+                   AND next_attempt_at <= $2 AND (locked_until IS NULL OR locked_until < $3) ORDER BY id LIMIT $4";
+
+/// Up to `limit` rows of [`DUE`], locked for this transaction (on PostgreSQL other workers skip
+/// them; SQLite has one writer at a time).
+pub(crate) async fn due(
+    tx: &mut Tx,
+    backend: Backend,
+    kind: &str,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, StoreError> {
     let sql = match backend {
-        Backend::Postgres => {
-            "SELECT id, case_id, kind, payload, attempts FROM outbox WHERE status = 'pending' AND kind = $1 AND next_attempt_at <= $2 \
-             AND (locked_until IS NULL OR locked_until < $3) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
-        }
-        Backend::Sqlite => {
-            "SELECT id, case_id, kind, payload, attempts FROM outbox WHERE status = 'pending' AND kind = $1 AND next_attempt_at <= $2 \
-             AND (locked_until IS NULL OR locked_until < $3) ORDER BY id LIMIT 1"
-        }
+        Backend::Postgres => sqlx::AssertSqlSafe(format!("{DUE} FOR UPDATE SKIP LOCKED")),
+        Backend::Sqlite => sqlx::AssertSqlSafe(DUE.to_string()),
     };
-    let row = sqlx::query(sql).bind(kind).bind(now).bind(now).fetch_optional(&mut **tx).await?;
-    row.map(|r| {
-        Ok(OutboxRow {
-            id: r.get(0),
-            case_id: r.get(1),
-            kind: r.get(2),
-            effect: from_json(&r.get::<String, _>(3))?,
-            attempts: r.get(4),
+    let rows = sqlx::query(sql).bind(kind).bind(now).bind(now).bind(limit).fetch_all(&mut **tx).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(OutboxRow {
+                id: r.get(0),
+                case_id: r.get(1),
+                kind: r.get(2),
+                effect: from_json(&r.get::<String, _>(3))?,
+                attempts: r.get(4),
+            })
         })
-    })
-    .transpose()
+        .collect()
 }
 
 /// Leases a row to this worker while it delivers outside a transaction; another worker takes
@@ -367,29 +380,7 @@ pub async fn claim_due(
     until: i64,
     limit: i64,
 ) -> Result<Vec<OutboxRow>, StoreError> {
-    let sql = match backend {
-        Backend::Postgres => {
-            "SELECT id, case_id, kind, payload, attempts FROM outbox WHERE status = 'pending' AND kind = $1 AND next_attempt_at <= $2 \
-             AND (locked_until IS NULL OR locked_until < $3) ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED"
-        }
-        Backend::Sqlite => {
-            "SELECT id, case_id, kind, payload, attempts FROM outbox WHERE status = 'pending' AND kind = $1 AND next_attempt_at <= $2 \
-             AND (locked_until IS NULL OR locked_until < $3) ORDER BY id LIMIT $4"
-        }
-    };
-    let rows = sqlx::query(sql).bind(kind).bind(now).bind(now).bind(limit).fetch_all(&mut **tx).await?;
-    let claimed = rows
-        .iter()
-        .map(|r| {
-            Ok(OutboxRow {
-                id: r.get(0),
-                case_id: r.get(1),
-                kind: r.get(2),
-                effect: from_json(&r.get::<String, _>(3))?,
-                attempts: r.get(4),
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+    let claimed = due(tx, backend, kind, now, limit).await?;
     if claimed.is_empty() {
         return Ok(claimed);
     }
@@ -438,4 +429,30 @@ pub async fn mark_all_done(tx: &mut Tx, ids: &[i64]) -> Result<(), StoreError> {
 /// `$from, $from+1, …`, `count` of them: the bound parameters of an `IN` list.
 pub(crate) fn placeholders(from: usize, count: usize) -> String {
     (from..from + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    /// A claim must walk the pending rows of its kind in order and stop at its limit: reading
+    /// every pending row (and sorting them) made each claim as slow as the email backlog long.
+    #[tokio::test]
+    async fn claiming_reads_the_pending_rows_of_one_kind_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open_sqlite(dir.path()).await.unwrap();
+        let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {}", super::DUE)))
+            .bind("email")
+            .bind(0_i64)
+            .bind(0_i64)
+            .bind(64_i64)
+            .fetch_all(&store.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(3))
+            .collect();
+        assert!(plan.iter().any(|step| step.contains("USING INDEX outbox_pending (kind=?)")), "{plan:?}");
+        assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{plan:?}");
+    }
 }

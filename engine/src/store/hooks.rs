@@ -149,54 +149,87 @@ pub async fn publish(
     let backend =
         if tx.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME { Backend::Postgres } else { Backend::Sqlite };
     hold_fan_out(tx, backend).await?;
-    insert_event(tx, id_seed, kind, case_id, workflow, data, now).await
+    let new = NewEvent { seed: id_seed.into(), kind, case_id, workflow, data };
+    Ok(record_events(tx, vec![new], now).await?.remove(0))
 }
 
-/// [`publish`] for a caller that already holds the fan-out lock.
-async fn insert_event(
-    tx: &mut Tx,
-    id_seed: &str,
-    kind: &str,
-    case_id: Option<&str>,
-    workflow: Option<&str>,
+/// An event to record: [`publish`]'s arguments.
+struct NewEvent<'a> {
+    seed: String,
+    kind: &'a str,
+    case_id: Option<&'a str>,
+    workflow: Option<&'a str>,
     data: Value,
-    now: i64,
-) -> Result<Event, StoreError> {
-    let id = format!("evt_{}", &hex::encode(Sha256::digest(id_seed.as_bytes()))[..24]);
+}
+
+/// Records `events` and queues their deliveries, for a caller that holds the fan-out lock; an
+/// event whose id is already recorded is left as it is, with no new deliveries. Three
+/// statements however many events: on SQLite each statement is a round trip to the one
+/// writer's thread, and the fan-out of a busy minute holds that writer while decisions wait.
+async fn record_events(tx: &mut Tx, events: Vec<NewEvent<'_>>, now: i64) -> Result<Vec<Event>, StoreError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
     let timestamp = super::from_millis(now)?.to_string();
-    let event = Event { id, kind: kind.into(), timestamp, data };
-    let inserted = sqlx::query(
-        "INSERT INTO events (id, type, case_id, workflow, body, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&event.id)
-    .bind(kind)
-    .bind(case_id)
-    .bind(workflow)
-    .bind(to_json(&event))
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        return Ok(event);
+    let recorded: Vec<Event> = events
+        .iter()
+        .map(|e| Event {
+            id: format!("evt_{}", &hex::encode(Sha256::digest(e.seed.as_bytes()))[..24]),
+            kind: e.kind.into(),
+            timestamp: timestamp.clone(),
+            data: e.data.clone(),
+        })
+        .collect();
+    let sql = super::insert_many(
+        "INSERT INTO events (id, type, case_id, workflow, body, created_at)",
+        events.len(),
+        6,
+        "ON CONFLICT (id) DO NOTHING RETURNING id",
+    );
+    let mut query = sqlx::query(sql);
+    for (new, event) in events.iter().zip(&recorded) {
+        query =
+            query.bind(&event.id).bind(new.kind).bind(new.case_id).bind(new.workflow).bind(to_json(event)).bind(now);
+    }
+    let inserted: std::collections::HashSet<String> =
+        query.fetch_all(&mut **tx).await?.iter().map(|r| r.get(0)).collect();
+    if inserted.is_empty() {
+        return Ok(recorded);
     }
     let sql = concat!("SELECT ", subscription_columns!(), " FROM subscriptions WHERE active = 1 ORDER BY id");
     let subscribers: Vec<Subscription> =
         sqlx::query(sql).fetch_all(&mut **tx).await?.iter().map(subscription).collect::<Result<_, _>>()?;
-    for s in subscribers.iter().filter(|s| s.wants(kind, workflow)) {
-        sqlx::query(
-            "INSERT INTO deliveries (event_id, subscription_id, case_id, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id, subscription_id) DO NOTHING",
-        )
-        .bind(&event.id)
-        .bind(&s.id)
-        .bind(case_id)
-        .bind(now)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    // In the order of the events, so that a case's deliveries get ids in the order it made them.
+    let deliveries: Vec<(&str, &str, Option<&str>)> = events
+        .iter()
+        .zip(&recorded)
+        .filter(|(_, event)| inserted.contains(&event.id))
+        .flat_map(|(new, event)| {
+            let wanting = subscribers.iter().filter(|s| s.wants(new.kind, new.workflow));
+            wanting.map(|s| (event.id.as_str(), s.id.as_str(), new.case_id))
+        })
+        .collect();
+    queue_deliveries(tx, &deliveries, now).await?;
+    Ok(recorded)
+}
+
+/// One `deliveries` row per (event id, subscription id, case id), in one statement.
+async fn queue_deliveries(tx: &mut Tx, rows: &[(&str, &str, Option<&str>)], now: i64) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
     }
-    Ok(event)
+    let sql = super::insert_many(
+        "INSERT INTO deliveries (event_id, subscription_id, case_id, next_attempt_at, created_at)",
+        rows.len(),
+        5,
+        "ON CONFLICT (event_id, subscription_id) DO NOTHING",
+    );
+    let mut query = sqlx::query(sql);
+    for (event, subscription, case_id) in rows {
+        query = query.bind(*event).bind(*subscription).bind(*case_id).bind(now).bind(now);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
 }
 
 /// A delivery claimed for sending, with what is needed to send it.
@@ -224,22 +257,24 @@ const FAN_OUT_LOCK: i64 = 0x6265_736c_7574;
 /// marks them done; returns how many. On PostgreSQL one fan-out runs at a time across all
 /// nodes: two at once, each skipping the rows the other holds, could commit a case's later
 /// event before its earlier one, and the later one would be sent first.
-pub async fn fan_out(
-    tx: &mut Tx,
-    backend: Backend,
-    now: i64,
-    lease_until: i64,
-    limit: i64,
-) -> Result<usize, StoreError> {
+pub async fn fan_out(tx: &mut Tx, backend: Backend, now: i64, limit: i64) -> Result<usize, StoreError> {
     hold_fan_out(tx, backend).await?;
-    let rows = super::effects::claim_due(tx, backend, "webhook", now, lease_until, limit).await?;
-    for row in &rows {
-        if let crate::runtime::Effect::Emit { event, data } = &row.effect {
-            let workflow = data.get("workflow").and_then(Value::as_str);
-            let seed = format!("outbox/{}/{}", row.id, row.case_id);
-            insert_event(tx, &seed, event, Some(&row.case_id), workflow, data.clone(), now).await?;
-        }
-    }
+    // Not leased: they are done when this transaction commits, and no one sees them before.
+    let rows = super::effects::due(tx, backend, "webhook", now, limit).await?;
+    let events = rows
+        .iter()
+        .filter_map(|row| match &row.effect {
+            crate::runtime::Effect::Emit { event, data } => Some(NewEvent {
+                seed: format!("outbox/{}/{}", row.id, row.case_id),
+                kind: event,
+                case_id: Some(&row.case_id),
+                workflow: data.get("workflow").and_then(Value::as_str),
+                data: data.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    record_events(tx, events, now).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     super::effects::mark_all_done(tx, &ids).await?;
     Ok(rows.len())

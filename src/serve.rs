@@ -34,6 +34,8 @@ pub async fn serve(
     workers: Workers,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Installed before the first request, or what happens until the first scrape is not counted.
+    crate::telemetry::metrics();
     let (stop_tx, stop_rx) = watch::channel(false);
     let watcher = tokio::spawn(watch_workflows(state.engine.clone(), state.workflows_dir.clone(), stop_rx.clone()));
     let workers = tokio::spawn(work(state.engine.clone(), workers, stop_rx));

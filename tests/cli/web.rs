@@ -203,3 +203,15 @@ async fn a_task_is_handed_over_from_its_email() {
     let decision = decided.tasks[0].decision.clone().unwrap();
     assert_eq!((decision.by.as_str(), decision.on_behalf_of.as_deref()), ("amira-haddad", Some("sofia-berg")));
 }
+
+/// The recorder must be in place before the first request: it was installed by the first
+/// scrape, so that scrape was empty and every request before it went uncounted.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_scrape_of_metrics_counts_the_requests_before_it() {
+    let server = start().await;
+    let health = reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let text = reqwest::get(format!("{}/metrics", server.base)).await.unwrap().text().await.unwrap();
+    assert!(text.contains("beslut_outbox_depth{kind=\"email\"} 0"), "{text}");
+    assert!(text.contains("beslut_http_request_duration_seconds_count{"), "{text}");
+}

@@ -4,7 +4,9 @@
 //! First a closed loop (each client sends its next decision when the last one is answered):
 //! the most decisions per second the server gives. Then an open loop at half that rate, where
 //! every request has a moment it is due and its latency counts from then, so a stalled server
-//! cannot hide its queue by slowing the clients down (coordinated omission).
+//! cannot hide its queue by slowing the clients down (coordinated omission). Before each of
+//! the two the bench waits until the server has sent every queued email, so that neither
+//! measures the other's backlog.
 //!
 //! The server runs on CPU 0 (`taskset`) and the load generator on a thread of its own pinned
 //! to CPU 1, when the machine has both, so that the clients do not starve the server.
@@ -67,12 +69,21 @@ pub(super) async fn figures(options: &super::Options, raw_sqlite: f64) -> Result
     let mut work = start_cases(&target, decisions + decisions / 2).await.map_err(|e| with_log(e, &server))?;
     let open_work = work.split_off(decisions);
 
+    // Each phase starts with nothing queued: otherwise the emails of the cases just started (or
+    // of the closed loop) are still being sent during the next phase, on the same CPU, and the
+    // open loop would measure how the server drains a backlog rather than half of its load.
+    step("HTTP: waiting until the server has sent the emails of the started cases");
+    settle(&target).await.map_err(|e| with_log(e, &server))?;
     step(&format!("HTTP: {CLIENTS} clients deciding as fast as answered, {decisions} decisions"));
     let mut closed = closed_loop(&target, work).await.map_err(|e| with_log(e, &server))?;
     let rate = closed.rate();
+    let queued_after_closed = outbox_depth(&target).await.map_err(|e| with_log(e, &server))?;
+    step("HTTP: waiting until the server has sent the emails of those decisions");
+    let drained = settle(&target).await.map_err(|e| with_log(e, &server))?;
     let half = rate / 2.0;
     step(&format!("HTTP: {} decisions at half that rate, {}/s", open_work.len(), round(half)));
     let mut open = open_loop(&target, open_work, half).await.map_err(|e| with_log(e, &server))?;
+    let queued_after_open = outbox_depth(&target).await.map_err(|e| with_log(e, &server))?;
 
     let pinned = match pins {
         Some((s, l)) => format!("server on CPU {s}, load generator on CPU {l}"),
@@ -88,12 +99,14 @@ pub(super) async fn figures(options: &super::Options, raw_sqlite: f64) -> Result
             Target::Ratio { name: "SQLite raw".into(), limit: raw_sqlite, ratio: 0.3 },
         )
         .with_note(format!(
-            "p50 {} ms, p99 {} ms; {} decisions; {pinned}; the server's task emails ({} during the run) go to \
-             the bench's SMTP server",
+            "p50 {} ms, p99 {} ms; {} decisions; {pinned}; the server's task emails ({} in all) go to the \
+             bench's SMTP server: {queued_after_closed} were still queued at the end, sent in the {} s before \
+             the open loop",
             round(p50),
             round(p99),
             closed.decisions,
-            sink.read(|r| r.messages)
+            sink.read(|r| r.messages),
+            round(drained.as_secs_f64())
         )),
         Figure::new(
             format!("HTTP approval p99 at half the maximum ({}/s, open loop)", round(half)),
@@ -102,12 +115,48 @@ pub(super) async fn figures(options: &super::Options, raw_sqlite: f64) -> Result
             Target::AtMost(10.0),
         )
         .with_note(format!(
-            "p50 {} ms; {} decisions at {}/s achieved; latency from when each was due",
+            "p50 {} ms; {} decisions at {}/s achieved; latency from when each was due; {queued_after_open} \
+             emails and events queued at the end",
             round(o50),
             open.decisions,
             round(open.rate())
         )),
     ])
+}
+
+/// How long a server may take to send what is queued before a phase.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Waits until the server has nothing left in its outbox; returns how long that took.
+async fn settle(target: &Endpoint) -> Result<Duration, String> {
+    let started = Instant::now();
+    loop {
+        let depth = outbox_depth(target).await?;
+        if depth == 0 {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > SETTLE_TIMEOUT {
+            return Err(format!("the server still had {depth} emails and events queued after {SETTLE_TIMEOUT:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Emails and events the server has yet to send or fan out, from its `/metrics`.
+async fn outbox_depth(target: &Endpoint) -> Result<u64, String> {
+    let url = format!("{}/metrics", target.base);
+    let text = reqwest::get(&url)
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| format!("GET {url}: {e}"))?
+        .text()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with("beslut_outbox_depth{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64)
 }
 
 /// An error with the end of the server's log, which usually says why.

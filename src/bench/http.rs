@@ -100,8 +100,8 @@ pub(super) async fn figures(options: &super::Options, raw_sqlite: f64) -> Result
         )
         .with_note(format!(
             "p50 {} ms, p99 {} ms; {} decisions; {pinned}; the server's task emails ({} in all) go to the \
-             bench's SMTP server: {queued_after_closed} were still queued at the end, sent in the {} s before \
-             the open loop",
+             bench's SMTP server: {queued_after_closed} emails and events were still queued at the end, sent in \
+             the {} s before the open loop",
             round(p50),
             round(p99),
             closed.decisions,

@@ -363,7 +363,7 @@ impl Core {
     pub async fn process_internal(&self) -> Result<usize, Error> {
         let mut done = 0;
         loop {
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.store.begin_background().await?;
             let now = millis(self.now());
             let Some(row) = effects::next_due(&mut tx, self.store.backend, "internal", now).await? else { break };
             match self.carry_out(&mut tx, &row).await {
@@ -375,7 +375,7 @@ impl Core {
                 Err(e) => {
                     // Nothing of the failed attempt is kept; only the failure is recorded.
                     tx.rollback().await.map_err(StoreError::from)?;
-                    let mut tx = self.store.begin().await?;
+                    let mut tx = self.store.begin_background().await?;
                     let dead = row.attempts + 1 >= 10;
                     effects::mark_failed(
                         &mut tx,
@@ -628,7 +628,7 @@ impl Core {
     /// Fires every timer due at `now`; returns how many fired. Each timer is applied and
     /// deleted in one transaction, so it fires once even if the process dies in between.
     pub async fn fire_due_timers(&self, now: jiff::Timestamp) -> Result<usize, Error> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_background().await?;
         let due = effects::claim_timers(&mut tx, self.store.backend, millis(now), 60_000, 100).await?;
         tx.commit().await.map_err(StoreError::from)?;
         let mut fired = 0;
@@ -645,7 +645,7 @@ impl Core {
     async fn fire(&self, timer: &effects::DueTimer, now: jiff::Timestamp) -> Result<(), Error> {
         let project = self.project();
         for _ in 0..ATTEMPTS {
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.store.begin_background().await?;
             let (case, chain) = cases::load_for_write(&mut tx, &timer.case_id)
                 .await?
                 .ok_or_else(|| Error::NoSuchCase(timer.case_id.clone()))?;
@@ -676,7 +676,7 @@ impl Core {
     }
 
     async fn drop_timer(&self, key: &str) -> Result<(), Error> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_background().await?;
         effects::cancel(&mut tx, key).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(())

@@ -108,7 +108,7 @@ impl Deliverer {
         let store = &self.engine.store;
         let mut done = 0;
         loop {
-            let mut tx = store.begin().await?;
+            let mut tx = store.begin_background().await?;
             let now = self.now();
             let n = hooks::fan_out(&mut tx, store.backend, now, FAN_OUT_BATCH).await?;
             if n == 0 {
@@ -122,7 +122,7 @@ impl Deliverer {
 
     async fn claim(&self) -> Result<Vec<DueDelivery>, DeliverError> {
         let store = &self.engine.store;
-        let mut tx = store.begin().await?;
+        let mut tx = store.begin_background().await?;
         let now = self.now();
         let due = hooks::claim_deliveries(&mut tx, store.backend, now, now + LEASE_MS, SENDING_AT_ONCE).await?;
         tx.commit().await.map_err(StoreError::from)?;
@@ -140,7 +140,7 @@ impl Deliverer {
         } else {
             Outcome::RetryAt(now + backoff_ms(due.id, attempt.attempt))
         };
-        let mut tx = self.engine.store.begin().await?;
+        let mut tx = self.engine.store.begin_background().await?;
         hooks::record_attempt(&mut tx, due.id, &attempt, outcome).await?;
         if outcome == Outcome::Dead && due.event_type != "delivery.failed" {
             let data = json!({
@@ -195,7 +195,7 @@ impl Deliverer {
     /// Carries out the oldest due call; false when there is none.
     async fn call_next(&self) -> Result<bool, DeliverError> {
         let store = &self.engine.store;
-        let mut tx = store.begin().await?;
+        let mut tx = store.begin_background().await?;
         let now = self.now();
         let Some(row) = effects::next_due(&mut tx, store.backend, "call", now).await? else { return Ok(false) };
         effects::lease(&mut tx, row.id, now + LEASE_MS).await?;
@@ -262,7 +262,7 @@ impl Deliverer {
     }
 
     async fn retry_call(&self, id: i64, attempts: i64, error: &str) -> Result<(), DeliverError> {
-        let mut tx = self.engine.store.begin().await?;
+        let mut tx = self.engine.store.begin_background().await?;
         let at = self.now() + effects::backoff_ms(attempts);
         effects::mark_failed(&mut tx, id, error, at, false).await?;
         tx.commit().await.map_err(StoreError::from)?;
@@ -270,7 +270,7 @@ impl Deliverer {
     }
 
     async fn settle_call(&self, id: i64, error: Option<&str>) -> Result<(), DeliverError> {
-        let mut tx = self.engine.store.begin().await?;
+        let mut tx = self.engine.store.begin_background().await?;
         match error {
             None => effects::mark_done(&mut tx, id).await?,
             Some(error) => effects::mark_failed(&mut tx, id, error, self.now(), true).await?,

@@ -164,6 +164,9 @@ impl Drop for Idle {
 /// A lane's commit task: commits batches until the queue is empty.
 async fn run(core: Arc<Core>, lane: Arc<Lane>) {
     let _idle = Idle(lane.clone());
+    // Until the queue is empty, background writers wait: otherwise they queue for the write
+    // connection while a batch is being gathered and the next batch waits behind them.
+    let _turn = core.store.foreground();
     while let Some(jobs) = lane.take() {
         commit(&core, &lane, jobs).await;
     }

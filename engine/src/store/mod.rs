@@ -15,11 +15,13 @@
 pub mod audit;
 pub mod cases;
 pub mod effects;
+mod gate;
 pub mod hooks;
 pub mod mail;
 pub mod tokens;
 pub mod web;
 
+pub use gate::{Foreground, MAX_DEFER};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};
 use std::path::Path;
@@ -59,6 +61,8 @@ pub struct Store {
     /// SQLite's lock, where the loser sleeps in growing steps (up to 100 ms each) and a busy
     /// server's writes stall; on PostgreSQL the same pool as reads.
     writer: AnyPool,
+    /// Who goes first for the write connection (SQLite only; see [`gate`]).
+    gate: std::sync::Arc<gate::Gate>,
     pub backend: Backend,
 }
 
@@ -88,7 +92,7 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
-        let store = Store { pool, writer, backend };
+        let store = Store { pool, writer, gate: Default::default(), backend };
         store.migrate().await?;
         Ok(store)
     }
@@ -109,9 +113,30 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Begins a write transaction. SQLite takes its write lock at once, so two writers never
-    /// deadlock upgrading a read lock.
+    /// Begins a write transaction that someone is waiting for. SQLite takes its write lock at
+    /// once, so two writers never deadlock upgrading a read lock.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
+        let _turn = self.foreground();
+        self.begin_now().await
+    }
+
+    /// Begins a write transaction for background work (emails, webhooks, timers): on SQLite
+    /// it waits until no foreground write is waiting or under way, at most [`MAX_DEFER`].
+    pub async fn begin_background(&self) -> Result<Tx, StoreError> {
+        if self.backend == Backend::Postgres {
+            return self.begin_now().await;
+        }
+        let _lane = self.gate.background().await;
+        self.begin_now().await
+    }
+
+    /// Marks foreground write work under way for as long as it is held, such as a commit
+    /// batch with more decisions queued behind it, so that background writers wait for it.
+    pub fn foreground(&self) -> Foreground<'_> {
+        self.gate.foreground()
+    }
+
+    async fn begin_now(&self) -> Result<Tx, StoreError> {
         Ok(match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.writer.begin().await?,

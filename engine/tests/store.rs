@@ -8,7 +8,7 @@
 use beslut_engine::project::Project;
 use beslut_engine::runtime::{self, Channel, Command, OutcomeId, Party, Status};
 use beslut_engine::service::{Engine, Error};
-use beslut_engine::store::{Store, audit, cases, hooks, tokens};
+use beslut_engine::store::{Store, audit, cases, effects, hooks, tokens};
 use serde_json::{Map, Value, json};
 use std::path::Path;
 use std::sync::Arc;
@@ -687,4 +687,24 @@ on_both!(a_claimed_batch_is_leased_until_its_lease_runs_out, |engine: Arc<Engine
     assert_eq!(rest, emails[2..], "leased rows are skipped");
     assert!(claim(100, now + lease).await.is_empty(), "nothing is claimed twice within its lease");
     assert_eq!(claim(100, now + lease + 2).await, emails, "rows whose worker died are taken over");
+});
+
+on_both!(a_fan_out_to_many_subscribers_stays_within_the_bound_parameters, |engine: Arc<Engine>| async move {
+    // 64 events to 120 subscribers are 7,680 deliveries: 38,400 values in one INSERT, over
+    // SQLite's limit of 32,766, and the fan-out would fail on every attempt.
+    let store = &engine.store;
+    let mut tx = store.begin().await.unwrap();
+    for n in 0..120 {
+        hooks::save_subscription(&mut tx, &subscriber(&format!("s{n:03}"), &["*"])).await.unwrap();
+    }
+    let emit = runtime::Effect::Emit { event: "task.decided".into(), data: json!({ "workflow": "bidrag" }) };
+    for n in 0..64 {
+        effects::enqueue(&mut tx, &format!("c{n}"), "webhook", &emit, 1000).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(hooks::fan_out(&mut tx, store.backend, 2000, 64).await.unwrap(), 64);
+    tx.commit().await.unwrap();
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries").fetch_one(&store.pool).await.unwrap();
+    assert_eq!(queued, 64 * 120);
 });

@@ -213,22 +213,26 @@ async fn record_events(tx: &mut Tx, events: Vec<NewEvent<'_>>, now: i64) -> Resu
     Ok(recorded)
 }
 
-/// One `deliveries` row per (event id, subscription id, case id), in one statement.
+/// One `deliveries` row per (event id, subscription id, case id), [`super::ROWS_PER_INSERT`]
+/// rows per statement.
 async fn queue_deliveries(tx: &mut Tx, rows: &[(&str, &str, Option<&str>)], now: i64) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
-    let sql = super::insert_many(
-        "INSERT INTO deliveries (event_id, subscription_id, case_id, next_attempt_at, created_at)",
-        rows.len(),
-        5,
-        "ON CONFLICT (event_id, subscription_id) DO NOTHING",
-    );
-    let mut query = sqlx::query(sql);
-    for (event, subscription, case_id) in rows {
-        query = query.bind(*event).bind(*subscription).bind(*case_id).bind(now).bind(now);
+    // Events times subscribers can be thousands of rows, past the databases' parameter limits.
+    for chunk in rows.chunks(super::ROWS_PER_INSERT) {
+        let sql = super::insert_many(
+            "INSERT INTO deliveries (event_id, subscription_id, case_id, next_attempt_at, created_at)",
+            chunk.len(),
+            5,
+            "ON CONFLICT (event_id, subscription_id) DO NOTHING",
+        );
+        let mut query = sqlx::query(sql);
+        for (event, subscription, case_id) in chunk {
+            query = query.bind(*event).bind(*subscription).bind(*case_id).bind(now).bind(now);
+        }
+        query.execute(&mut **tx).await?;
     }
-    query.execute(&mut **tx).await?;
     Ok(())
 }
 

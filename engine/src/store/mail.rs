@@ -1,6 +1,6 @@
 //! Link tokens and the log of rendered emails.
 
-use super::{StoreError, Tx};
+use super::{ROWS_PER_INSERT, StoreError, Tx};
 use sqlx::Row;
 
 /// A link token as stored (without the token itself).
@@ -194,9 +194,6 @@ pub struct NewLink {
     pub created_at: i64,
     pub outbox_id: Option<i64>,
 }
-
-/// Rows per multi-row INSERT: well under the bound-parameter limits of both databases.
-const ROWS_PER_INSERT: usize = 200;
 
 /// Stores many link tokens with one statement per [`ROWS_PER_INSERT`]: a batch of emails
 /// costs a few statements rather than one per link.

@@ -171,6 +171,10 @@ async fn sqlite_pool(options: AnyPoolOptions, url: &str, cache_kib: i64) -> Resu
     Ok(pool)
 }
 
+/// Rows per multi-row INSERT whose row count the caller does not bound: at ten columns, well
+/// under the bound-parameter limits of both databases (SQLite 32,766, PostgreSQL 65,535).
+pub(crate) const ROWS_PER_INSERT: usize = 200;
+
 /// `{insert} VALUES ($1, $2), ($3, $4) {tail}`: a multi-row INSERT of `rows` rows of `columns`
 /// values. One statement instead of one per row matters: each statement is a round trip to the
 /// database (or, for SQLite, to its worker thread). Only numbered placeholders are added to the

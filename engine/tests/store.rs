@@ -708,3 +708,34 @@ on_both!(a_fan_out_to_many_subscribers_stays_within_the_bound_parameters, |engin
     let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries").fetch_one(&store.pool).await.unwrap();
     assert_eq!(queued, 64 * 120);
 });
+
+/// SQLite's own checkpoint runs inside a commit, and decisions wait behind it; the store's
+/// background checkpoint copies the WAL into the database file shortly after writes instead.
+/// 1 MB of writes stays under both of SQLite's thresholds (4 MB by default, 32 MB on the
+/// write connection here), so only the background checkpoint can have copied it.
+#[tokio::test]
+async fn the_wal_is_copied_into_the_database_file_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(dir.path()).await.unwrap();
+    let file = dir.path().join(beslut_engine::store::SQLITE_FILE);
+    let mut tx = store.begin().await.unwrap();
+    sqlx::query("CREATE TABLE scratch (b BLOB)").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let before = std::fs::metadata(&file).unwrap().len();
+
+    let mut tx = store.begin().await.unwrap();
+    sqlx::query("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 256) INSERT INTO scratch SELECT zeroblob(4000) FROM n")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), before, "the commit itself copied the WAL");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::fs::metadata(&file).unwrap().len() < before + 1_000_000 {
+        assert!(std::time::Instant::now() < deadline, "the WAL was not copied into the database file within 5 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    store.close().await;
+}

@@ -14,6 +14,7 @@
 
 pub mod audit;
 pub mod cases;
+mod checkpoint;
 pub mod effects;
 mod gate;
 pub mod hooks;
@@ -63,6 +64,8 @@ pub struct Store {
     writer: AnyPool,
     /// Who goes first for the write connection (SQLite only; see [`gate`]).
     gate: std::sync::Arc<gate::Gate>,
+    /// SQLite only: the WAL checkpoint off the write connection (see [`checkpoint`]).
+    checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
     pub backend: Backend,
 }
 
@@ -82,17 +85,22 @@ impl Store {
         install_default_drivers();
         let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
-        let (pool, writer) = match backend {
+        let (pool, writer, checkpointer) = match backend {
             Backend::Sqlite => {
-                let writer = sqlite_pool(options.clone().max_connections(1), url, WRITER_CACHE_KIB).await?;
-                (sqlite_pool(options.max_connections(4), url, READER_CACHE_KIB).await?, writer)
+                let writer_pragmas =
+                    format!("PRAGMA wal_autocheckpoint = {};", checkpoint::WRITER_AUTOCHECKPOINT_PAGES);
+                let writer = sqlite_pool(options.clone(), 1, url, WRITER_CACHE_KIB, &writer_pragmas).await?;
+                let own = sqlite_pool(options.clone(), 1, url, CHECKPOINT_CACHE_KIB, "").await?;
+                let readers = sqlite_pool(options, 4, url, READER_CACHE_KIB, "").await?;
+                let checkpointer = checkpoint::Checkpointer::start(own);
+                (readers, writer, Some(std::sync::Arc::new(checkpointer)))
             }
             Backend::Postgres => {
                 let pool = options.max_connections(16).connect(url).await?;
-                (pool.clone(), pool)
+                (pool.clone(), pool, None)
             }
         };
-        let store = Store { pool, writer, gate: Default::default(), backend };
+        let store = Store { pool, writer, gate: Default::default(), checkpointer, backend };
         store.migrate().await?;
         Ok(store)
     }
@@ -111,6 +119,9 @@ impl Store {
     pub async fn close(&self) {
         self.writer.close().await;
         self.pool.close().await;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.close().await;
+        }
     }
 
     /// Begins a write transaction that someone is waiting for. SQLite takes its write lock at
@@ -137,6 +148,9 @@ impl Store {
     }
 
     async fn begin_now(&self) -> Result<Tx, StoreError> {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.wrote();
+        }
         Ok(match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.writer.begin().await?,
@@ -150,17 +164,29 @@ impl Store {
 const WRITER_CACHE_KIB: i64 = 32 * 1024;
 /// The page cache of each of the four read connections.
 const READER_CACHE_KIB: i64 = 8 * 1024;
+/// The checkpoint connection reads WAL frames and writes database pages, both uncached.
+const CHECKPOINT_CACHE_KIB: i64 = 1024;
 
-/// A pool on the SQLite file; pragmas are per connection. The busy timeout still matters for
-/// other processes on the same file (`beslut apply`, `beslut work`).
-async fn sqlite_pool(options: AnyPoolOptions, url: &str, cache_kib: i64) -> Result<AnyPool, StoreError> {
+/// A pool of up to `size` connections on the SQLite file; pragmas (the common ones and
+/// `more_pragmas`) are per connection. The busy timeout still matters for other processes on
+/// the same file (`beslut apply`, `beslut work`).
+async fn sqlite_pool(
+    options: AnyPoolOptions,
+    size: u32,
+    url: &str,
+    cache_kib: i64,
+    more_pragmas: &str,
+) -> Result<AnyPool, StoreError> {
+    let more_pragmas = more_pragmas.to_string();
     let pool = options
+        .max_connections(size)
         .after_connect(move |conn, _| {
+            let more_pragmas = more_pragmas.clone();
             Box::pin(async move {
                 use sqlx::Executor;
                 let pragmas = format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000; \
-                     PRAGMA foreign_keys = ON; PRAGMA cache_size = -{cache_kib};"
+                     PRAGMA foreign_keys = ON; PRAGMA cache_size = -{cache_kib}; {more_pragmas}"
                 );
                 conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
                 Ok(())

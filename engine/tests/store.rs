@@ -730,7 +730,6 @@ async fn the_wal_is_copied_into_the_database_file_in_the_background() {
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(std::fs::metadata(&file).unwrap().len(), before, "the commit itself copied the WAL");
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while std::fs::metadata(&file).unwrap().len() < before + 1_000_000 {

@@ -174,17 +174,12 @@ pub async fn refresh_assignments_of(tx: &mut Tx, cases: &[&Case]) -> Result<(), 
     if held.is_empty() {
         return Ok(());
     }
-    let sql = super::insert_many(
-        "INSERT INTO assignments (case_id, task_id, email, person, deadline)",
-        held.len(),
-        5,
-        "ON CONFLICT DO NOTHING",
-    );
-    let mut query = sqlx::query(sql);
-    for (case_id, (task, email, person, deadline)) in held {
-        query = query.bind(case_id).bind(task).bind(email).bind(person).bind(deadline);
-    }
-    query.execute(&mut **tx).await?;
+    let insert = "INSERT INTO assignments (case_id, task_id, email, person, deadline)";
+    super::insert_chunked(tx, insert, 5, "ON CONFLICT DO NOTHING", &held, |query, (case_id, holder)| {
+        let (task, email, person, deadline) = holder;
+        query.bind(*case_id).bind(task.as_str()).bind(email.as_str()).bind(person.as_deref()).bind(*deadline)
+    })
+    .await?;
     // Whoever holds a task now takes part in the case from now on: one statement, the same
     // derivation as the migration's backfill.
     let sql = format!(

@@ -17,43 +17,25 @@ pub async fn enqueue(tx: &mut Tx, case_id: &str, kind: &str, payload: &Effect, n
     Ok(())
 }
 
-/// Queues several effects, each with its kind (`email`, `webhook`, …), in one statement.
+/// The outbox's columns, as [`enqueue_all`] and [`enqueue_rows`] fill them.
+const INSERT_OUTBOX: &str = "INSERT INTO outbox (case_id, kind, payload, created_at, next_attempt_at)";
+
+/// Queues several effects, each with its kind (`email`, `webhook`, …), in one statement per
+/// [`super::ROWS_PER_INSERT`].
 pub async fn enqueue_all(tx: &mut Tx, case_id: &str, effects: &[(&str, &Effect)], now: i64) -> Result<(), StoreError> {
-    if effects.is_empty() {
-        return Ok(());
-    }
-    let sql = super::insert_many(
-        "INSERT INTO outbox (case_id, kind, payload, created_at, next_attempt_at)",
-        effects.len(),
-        5,
-        "",
-    );
-    let mut query = sqlx::query(sql);
-    for (kind, effect) in effects {
-        query = query.bind(case_id).bind(*kind).bind(to_json(effect)).bind(now).bind(now);
-    }
-    query.execute(&mut **tx).await?;
-    Ok(())
+    super::insert_chunked(tx, INSERT_OUTBOX, 5, "", effects, |query, (kind, effect)| {
+        query.bind(case_id).bind(*kind).bind(to_json(effect)).bind(now).bind(now)
+    })
+    .await
 }
 
-/// Queues effects of several cases, each row `(case id, kind, payload)`, in one statement; the
-/// rows get ids in the order given.
+/// Queues effects of several cases, each row `(case id, kind, payload)`, in one statement per
+/// [`super::ROWS_PER_INSERT`]; the rows get ids in the order given.
 pub async fn enqueue_rows(tx: &mut Tx, rows: &[(String, &'static str, String)], now: i64) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let sql = super::insert_many(
-        "INSERT INTO outbox (case_id, kind, payload, created_at, next_attempt_at)",
-        rows.len(),
-        5,
-        "",
-    );
-    let mut query = sqlx::query(sql);
-    for (case_id, kind, payload) in rows {
-        query = query.bind(case_id).bind(*kind).bind(payload).bind(now).bind(now);
-    }
-    query.execute(&mut **tx).await?;
-    Ok(())
+    super::insert_chunked(tx, INSERT_OUTBOX, 5, "", rows, |query, (case_id, kind, payload)| {
+        query.bind(case_id.as_str()).bind(*kind).bind(payload.as_str()).bind(now).bind(now)
+    })
+    .await
 }
 
 /// A timer to set (or set again) for a case.
@@ -64,23 +46,14 @@ pub struct Scheduled {
     pub payload: String,
 }
 
-/// Sets several timers in one statement; each key at most once.
+/// Sets several timers in one statement per [`super::ROWS_PER_INSERT`]; each key at most once.
 pub async fn schedule_many(tx: &mut Tx, timers: &[Scheduled]) -> Result<(), StoreError> {
-    if timers.is_empty() {
-        return Ok(());
-    }
-    let sql = super::insert_many(
-        "INSERT INTO timers (key, case_id, due_at, payload)",
-        timers.len(),
-        4,
-        "ON CONFLICT (key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload, attempts = 0, locked_until = NULL",
-    );
-    let mut query = sqlx::query(sql);
-    for t in timers {
-        query = query.bind(&t.key).bind(&t.case_id).bind(t.at).bind(&t.payload);
-    }
-    query.execute(&mut **tx).await?;
-    Ok(())
+    let insert = "INSERT INTO timers (key, case_id, due_at, payload)";
+    let tail = "ON CONFLICT (key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload, attempts = 0, locked_until = NULL";
+    super::insert_chunked(tx, insert, 4, tail, timers, |query, t| {
+        query.bind(t.key.as_str()).bind(t.case_id.as_str()).bind(t.at).bind(t.payload.as_str())
+    })
+    .await
 }
 
 /// Removes several timers in one statement.
@@ -254,18 +227,14 @@ pub async fn seen_many(tx: &mut Tx, keys: &[&str]) -> Result<std::collections::H
     Ok(query.fetch_all(&mut **tx).await?.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-/// Records several first results, each row `(key, case id, result)`, in one statement.
+/// Records several first results, each row `(key, case id, result)`, in one statement per
+/// [`super::ROWS_PER_INSERT`].
 pub async fn remember_many(tx: &mut Tx, rows: &[(String, String, String)], now: i64) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let sql = super::insert_many("INSERT INTO idempotency (key, case_id, result, created_at)", rows.len(), 4, "");
-    let mut query = sqlx::query(sql);
-    for (key, case_id, result) in rows {
-        query = query.bind(key).bind(case_id).bind(result).bind(now);
-    }
-    query.execute(&mut **tx).await?;
-    Ok(())
+    let insert = "INSERT INTO idempotency (key, case_id, result, created_at)";
+    super::insert_chunked(tx, insert, 4, "", rows, |query, (key, case_id, result)| {
+        query.bind(key.as_str()).bind(case_id.as_str()).bind(result.as_str()).bind(now)
+    })
+    .await
 }
 
 /// Outbox rows by status, for `beslut show` and metrics.

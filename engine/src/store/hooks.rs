@@ -220,20 +220,12 @@ async fn queue_deliveries(tx: &mut Tx, rows: &[(&str, &str, Option<&str>)], now:
         return Ok(());
     }
     // Events times subscribers can be thousands of rows, past the databases' parameter limits.
-    for chunk in rows.chunks(super::ROWS_PER_INSERT) {
-        let sql = super::insert_many(
-            "INSERT INTO deliveries (event_id, subscription_id, case_id, next_attempt_at, created_at)",
-            chunk.len(),
-            5,
-            "ON CONFLICT (event_id, subscription_id) DO NOTHING",
-        );
-        let mut query = sqlx::query(sql);
-        for (event, subscription, case_id) in chunk {
-            query = query.bind(*event).bind(*subscription).bind(*case_id).bind(now).bind(now);
-        }
-        query.execute(&mut **tx).await?;
-    }
-    Ok(())
+    let insert = "INSERT INTO deliveries (event_id, subscription_id, case_id, next_attempt_at, created_at)";
+    super::insert_chunked(tx, insert, 5, "ON CONFLICT (event_id, subscription_id) DO NOTHING", rows, |query, row| {
+        let (event, subscription, case_id) = *row;
+        query.bind(event).bind(subscription).bind(case_id).bind(now).bind(now)
+    })
+    .await
 }
 
 /// A delivery claimed for sending, with what is needed to send it.

@@ -1,6 +1,6 @@
 //! Link tokens and the log of rendered emails.
 
-use super::{ROWS_PER_INSERT, StoreError, Tx};
+use super::{StoreError, Tx};
 use sqlx::Row;
 
 /// A link token as stored (without the token itself).
@@ -195,57 +195,39 @@ pub struct NewLink {
     pub outbox_id: Option<i64>,
 }
 
-/// Stores many link tokens with one statement per [`ROWS_PER_INSERT`]: a batch of emails
-/// costs a few statements rather than one per link.
+/// Stores many link tokens with one statement per [`super::ROWS_PER_INSERT`]: a batch of
+/// emails costs a few statements rather than one per link.
 pub async fn insert_links(tx: &mut Tx, links: &[NewLink]) -> Result<(), StoreError> {
-    for chunk in links.chunks(ROWS_PER_INSERT) {
-        let sql = super::insert_many(
-            "INSERT INTO link_tokens (hash, purpose, case_id, task_id, recipient, action, expires_at, created_at, outbox_id)",
-            chunk.len(),
-            9,
-            "",
-        );
-        let mut insert = sqlx::query(sql);
-        for l in chunk {
-            insert = insert
-                .bind(l.hash.clone())
-                .bind(l.link.purpose.clone())
-                .bind(l.link.case_id.clone())
-                .bind(l.link.task_id.clone())
-                .bind(l.link.recipient.clone())
-                .bind(l.link.action.clone())
-                .bind(l.link.expires_at)
-                .bind(l.created_at)
-                .bind(l.outbox_id);
-        }
-        insert.execute(&mut **tx).await?;
-    }
-    Ok(())
+    let insert = "INSERT INTO link_tokens (hash, purpose, case_id, task_id, recipient, action, expires_at, created_at, outbox_id)";
+    super::insert_chunked(tx, insert, 9, "", links, |query, l| {
+        query
+            .bind(l.hash.as_str())
+            .bind(l.link.purpose.as_str())
+            .bind(l.link.case_id.as_str())
+            .bind(l.link.task_id.as_str())
+            .bind(l.link.recipient.as_str())
+            .bind(l.link.action.as_str())
+            .bind(l.link.expires_at)
+            .bind(l.created_at)
+            .bind(l.outbox_id)
+    })
+    .await
 }
 
-/// Archives many rendered emails, one statement per [`ROWS_PER_INSERT`].
+/// Archives many rendered emails, one statement per [`super::ROWS_PER_INSERT`].
 pub async fn log_mails(tx: &mut Tx, mails: &[LoggedMail], now: i64) -> Result<(), StoreError> {
-    for chunk in mails.chunks(ROWS_PER_INSERT) {
-        let sql = super::insert_many(
-            "INSERT INTO mail_log (outbox_id, case_id, message_id, recipient, subject, text_body, html_body, links, created_at)",
-            chunk.len(),
-            9,
-            "",
-        );
-        let mut insert = sqlx::query(sql);
-        for m in chunk {
-            insert = insert
-                .bind(m.outbox_id)
-                .bind(m.case_id.clone())
-                .bind(m.message_id.clone())
-                .bind(m.recipient.clone())
-                .bind(m.subject.clone())
-                .bind(m.text.clone())
-                .bind(m.html.clone())
-                .bind(m.links.clone())
-                .bind(now);
-        }
-        insert.execute(&mut **tx).await?;
-    }
-    Ok(())
+    let insert = "INSERT INTO mail_log (outbox_id, case_id, message_id, recipient, subject, text_body, html_body, links, created_at)";
+    super::insert_chunked(tx, insert, 9, "", mails, |query, m| {
+        query
+            .bind(m.outbox_id)
+            .bind(m.case_id.as_str())
+            .bind(m.message_id.as_str())
+            .bind(m.recipient.as_str())
+            .bind(m.subject.as_str())
+            .bind(m.text.as_str())
+            .bind(m.html.as_deref())
+            .bind(m.links.as_str())
+            .bind(now)
+    })
+    .await
 }

@@ -214,6 +214,26 @@ pub(crate) fn insert_many(
     sqlx::AssertSqlSafe(format!("{insert} VALUES {} {tail}", value_rows(rows, columns)))
 }
 
+/// A query on either database, as [`insert_chunked`] builds them.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Inserts `rows` with [`insert_many`], [`ROWS_PER_INSERT`] rows per statement, `bind` adding
+/// one row's `columns` values: any number of rows stays within the bound-parameter limits.
+pub(crate) async fn insert_chunked<'r, T>(
+    tx: &mut Tx,
+    insert: &'static str,
+    columns: usize,
+    tail: &'static str,
+    rows: &'r [T],
+    bind: impl Fn(AnyQuery<'r>, &'r T) -> AnyQuery<'r>,
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let query = sqlx::query(insert_many(insert, chunk.len(), columns, tail));
+        chunk.iter().fold(query, &bind).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// `($1, …, $columns), ($columns+1, …)`: `rows` rows of bound parameters.
 fn value_rows(rows: usize, columns: usize) -> String {
     (0..rows).map(|r| format!("({})", effects::placeholders(r * columns + 1, columns))).collect::<Vec<_>>().join(", ")

@@ -13,9 +13,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 mod batch;
+mod floor;
 mod gather;
 mod publish;
 use batch::Step;
+pub use floor::Prepared;
 
 /// Why the engine refused or failed a request.
 #[derive(Debug, thiserror::Error)]

@@ -202,6 +202,33 @@ async fn left_of(engine: &Engine, case_id: &str) -> (Vec<String>, Vec<String>, i
     (audit, outbox, count("timers").await, count("assignments").await)
 }
 
+on_both!(prepared_writes_leave_what_the_decisions_would_leave, |engine: Arc<Engine>| async move {
+    // The bench's floor commits only the rows of decisions applied beforehand; it measures the
+    // database's share of a decision only if those are the rows the decision itself writes.
+    let executed = start(&engine, 1).await;
+    let command = decide(&executed.tasks[0].id, "g1", "avsla", Some("nej"));
+    engine.execute(&executed.id, command, Channel::Api, Map::new(), None).await.unwrap();
+    let expected = left_of(&engine, &executed.id).await;
+    let mut cases = Vec::new();
+    for _ in 0..3 {
+        cases.push(start(&engine, 1).await);
+    }
+    let commands = cases.iter().map(|c| (c.id.clone(), decide(&c.tasks[0].id, "g1", "avsla", Some("nej")))).collect();
+    let prepared = engine.prepare_writes(commands).await.unwrap();
+    for case in &cases {
+        assert_eq!(engine.case(&case.id).await.unwrap().version, case.version, "preparing wrote nothing");
+    }
+    engine.commit_prepared(prepared).await.unwrap();
+    let pool = &engine.store.pool;
+    for case in &cases {
+        assert_eq!(left_of(&engine, &case.id).await, expected, "{}", case.id);
+        let stored = engine.case(&case.id).await.unwrap();
+        assert!(matches!(stored.status, Status::Closed { outcome: OutcomeId::Rejected, .. }), "{}", case.id);
+        let head = audit::remembered_head(pool, &case.id).await.unwrap();
+        assert!(audit::verify(pool, &case.id, head.as_deref()).await.unwrap().is_empty(), "{}", case.id);
+    }
+});
+
 on_both!(commands_sharing_a_commit_leave_what_each_would_leave_alone, |engine: Arc<Engine>| async move {
     let alone = start(&engine, 1).await;
     let task = alone.tasks[0].id.clone();

@@ -4,7 +4,8 @@
 //! same run, on the same disk and the same PostgreSQL: the raw rate of single-row durable
 //! commits in SQLite (WAL, synchronous=FULL), and of a three-statement transaction in
 //! PostgreSQL. Then the engine's durable decisions per second through the service layer (no
-//! HTTP), at concurrency 1 and 32; HTTP approvals through `beslut serve` as a child process
+//! HTTP), at concurrency 1 and 32, each beside the same decisions' writes alone (applied
+//! beforehand, only their rows committed: the database's share); HTTP approvals through `beslut serve` as a child process
 //! ([`http`]); and the scale run ([`scale`]): the server on a million closed and a hundred
 //! thousand open cases ([`seed`], [`replicate`]), and `beslut check` on a thousand files. The
 //! results go to a table and to `BENCHMARKS.md`.
@@ -175,6 +176,11 @@ async fn engine_figures(options: &Options, figures: &mut Vec<Figure>) -> Result<
             )
             .with_note(cost_note(cost)),
         );
+        // With one writer, 32 concurrent decisions share commits about 32 at a time.
+        step(&format!("SQLite: the same writes alone, {concurrency} per commit"));
+        let store = fresh_sqlite(&options.data_dir, &format!("writes-{concurrency}")).await?;
+        let floor = writes_alone(store, &options.workflows, options.decisions, concurrency, 1).await?;
+        figures.push(floor_figure(format!("SQLite, {concurrency} per commit, 1 writer"), floor, rate));
     }
     let Some(url) = &options.postgres else { return Ok(raw_sqlite) };
     let url = fresh_postgres(url).await?;
@@ -192,8 +198,29 @@ async fn engine_figures(options: &Options, figures: &mut Vec<Figure>) -> Result<
         };
         let what = format!("engine decisions on PostgreSQL, concurrency {concurrency}");
         figures.push(Figure::new(what, rate, "/s", target).with_note(cost_note(cost)));
+        if concurrency == 8 {
+            // Eight decisions at a time can share commits in these ways; the best of them bounds
+            // what any grouping of the engine's could reach.
+            for (per_commit, clients) in [(1, 8), (4, 2), (8, 1)] {
+                let how = format!("PostgreSQL, {per_commit} per commit, {clients} clients");
+                step(&format!("PostgreSQL: the same writes alone, {per_commit} per commit, {clients} clients"));
+                let store = Store::connect(&url).await.map_err(|e| e.to_string())?;
+                let floor = writes_alone(store, &options.workflows, options.decisions, per_commit, clients).await?;
+                figures.push(floor_figure(how, floor, rate));
+            }
+        }
     }
     Ok(raw_sqlite)
+}
+
+/// The rate of a decision's writes alone, and how much of it the engine reached.
+fn floor_figure(how: String, (rate, cost): (f64, Cost), engine: f64) -> Figure {
+    let note = format!(
+        "the rows each decision writes, applied beforehand; {}; the engine's decisions reached {:.2} of this rate",
+        cost_note(cost),
+        engine / rate.max(1e-9)
+    );
+    Figure::new(format!("a decision's writes alone on {how}"), rate, "/s", Target::None).with_note(note)
 }
 
 /// A new SQLite file under `dir`, named `name`.
@@ -346,17 +373,11 @@ impl Cost {
     }
 }
 
-/// Starts `count` cases (not timed), then decides one task in each from `concurrency` workers:
-/// durable decisions per second, each acknowledged only after its commit, and the CPU time
-/// this process spent per decision.
-async fn engine_decisions(
-    store: Store,
-    workflows: &Path,
-    count: usize,
-    concurrency: usize,
-) -> Result<(f64, Cost), String> {
-    let project = Project::load(workflows).map_err(|e| e.to_string())?;
-    let engine = Arc::new(Engine::new(store, project));
+/// An open task to decide: case id, task id and the person holding it.
+type Work = (String, String, String);
+
+/// Starts `count` funding applications (not timed); returns each one's first task.
+async fn start_work(engine: &Engine, count: usize) -> Result<Vec<Work>, String> {
     let starter = engine.party("tomas-lindberg").ok_or("tomas-lindberg is not in the directory")?;
     let mut work = Vec::with_capacity(count);
     for _ in 0..count {
@@ -368,7 +389,32 @@ async fn engine_decisions(
         let holder = task.assignees.first().and_then(|a| a.party.person.clone()).ok_or("the task has no holder")?;
         work.push((case.id.clone(), task.id.clone(), holder));
     }
-    let work = Arc::new(work);
+    Ok(work)
+}
+
+/// The decision every engine measurement makes: ask the applicant for more, with a comment.
+fn decision((_, task, holder): &Work) -> Command {
+    Command::Decide {
+        task: task.clone(),
+        actor: holder.clone(),
+        action: "komplettering".into(),
+        comment: Some("Ange kostnaden per år.".into()),
+        form: Map::new(),
+    }
+}
+
+/// Starts `count` cases (not timed), then decides one task in each from `concurrency` workers:
+/// durable decisions per second, each acknowledged only after its commit, and the CPU time
+/// this process spent per decision.
+async fn engine_decisions(
+    store: Store,
+    workflows: &Path,
+    count: usize,
+    concurrency: usize,
+) -> Result<(f64, Cost), String> {
+    let project = Project::load(workflows).map_err(|e| e.to_string())?;
+    let engine = Arc::new(Engine::new(store, project));
+    let work = Arc::new(start_work(&engine, count).await?);
     let next = Arc::new(AtomicUsize::new(0));
     let cost = Cost::now();
     let started = Instant::now();
@@ -376,17 +422,50 @@ async fn engine_decisions(
     for _ in 0..concurrency {
         let (engine, work, next) = (engine.clone(), work.clone(), next.clone());
         workers.push(tokio::spawn(async move {
+            while let Some(w) = work.get(next.fetch_add(1, Ordering::Relaxed)) {
+                engine.execute(&w.0, decision(w), Channel::Api, Map::new(), None).await.map_err(|e| e.to_string())?;
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for w in workers {
+        w.await.map_err(|e| e.to_string())??;
+    }
+    let elapsed = started.elapsed().max(Duration::from_micros(1));
+    Ok((count as f64 / elapsed.as_secs_f64(), Cost::per(cost, count)))
+}
+
+/// The same decisions as [`engine_decisions`], applied beforehand (not timed) in groups of
+/// `per_commit`; then `clients` workers commit one group per transaction and nothing else. The
+/// database's share of a decision: its rate is what the engine would reach if all it did
+/// besides were free.
+async fn writes_alone(
+    store: Store,
+    workflows: &Path,
+    count: usize,
+    per_commit: usize,
+    clients: usize,
+) -> Result<(f64, Cost), String> {
+    let project = Project::load(workflows).map_err(|e| e.to_string())?;
+    let engine = Arc::new(Engine::new(store, project));
+    let work = start_work(&engine, count).await?;
+    let mut prepared = Vec::new();
+    for group in work.chunks(per_commit.max(1)) {
+        let commands = group.iter().map(|w| (w.0.clone(), decision(w))).collect();
+        prepared.push(engine.prepare_writes(commands).await.map_err(|e| e.to_string())?);
+    }
+    let queue = Arc::new(std::sync::Mutex::new(prepared));
+    let cost = Cost::now();
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..clients {
+        let (engine, queue) = (engine.clone(), queue.clone());
+        workers.push(tokio::spawn(async move {
             loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((case, task, holder)) = work.get(i) else { return Ok::<(), String>(()) };
-                let command = Command::Decide {
-                    task: task.clone(),
-                    actor: holder.clone(),
-                    action: "komplettering".into(),
-                    comment: Some("Ange kostnaden per år.".into()),
-                    form: Map::new(),
+                let Some(next) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop() else {
+                    return Ok::<(), String>(());
                 };
-                engine.execute(case, command, Channel::Api, Map::new(), None).await.map_err(|e| e.to_string())?;
+                engine.commit_prepared(next).await.map_err(|e| e.to_string())?;
             }
         }));
     }
@@ -460,7 +539,9 @@ fn report(figures: &[Figure], options: &Options) -> String {
          event) and its timers in one transaction, and are acknowledged only after that commit. Concurrent decisions \
          share a commit (group commit: one lane for SQLite, two by case id for PostgreSQL). The CPU and bytes \
          written per decision are this process's own (`/proc/self/stat`, `/proc/self/io`), which, unlike the rates, \
-         do not depend on how busy the machine is.\n\n\
+         do not depend on how busy the machine is. A decision's writes alone are the same decisions applied \
+         beforehand (not timed) and then only their rows written and committed: the database's share of a decision, \
+         which bounds what the engine could reach if all it does besides were free.\n\n\
          HTTP approvals go through `beslut serve` as a child process on SQLite, from 64 clients with one keep-alive \
          connection each, on a load generator pinned to another CPU than the server's. Email delivery renders real \
          task emails and hands them to a local SMTP server over pooled connections. The scale run copies the cases \

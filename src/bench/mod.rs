@@ -202,8 +202,9 @@ async fn engine_figures(options: &Options, figures: &mut Vec<Figure>) -> Result<
             // Eight decisions at a time can share commits in these ways; the best of them bounds
             // what any grouping of the engine's could reach.
             for (per_commit, clients) in [(1, 8), (4, 2), (8, 1)] {
-                let how = format!("PostgreSQL, {per_commit} per commit, {clients} clients");
-                step(&format!("PostgreSQL: the same writes alone, {per_commit} per commit, {clients} clients"));
+                let clients_word = if clients == 1 { "client" } else { "clients" };
+                let how = format!("PostgreSQL, {per_commit} per commit, {clients} {clients_word}");
+                step(&format!("PostgreSQL: the same writes alone, {per_commit} per commit, {clients} {clients_word}"));
                 let store = Store::connect(&url).await.map_err(|e| e.to_string())?;
                 let floor = writes_alone(store, &options.workflows, options.decisions, per_commit, clients).await?;
                 figures.push(floor_figure(how, floor, rate));

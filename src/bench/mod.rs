@@ -5,10 +5,10 @@
 //! commits in SQLite (WAL, synchronous=FULL), and of a three-statement transaction in
 //! PostgreSQL. Then the engine's durable decisions per second through the service layer (no
 //! HTTP), at concurrency 1 and 32, each beside the same decisions' writes alone (applied
-//! beforehand, only their rows committed: the database's share); HTTP approvals through `beslut serve` as a child process
-//! ([`http`]); and the scale run ([`scale`]): the server on a million closed and a hundred
-//! thousand open cases ([`seed`], [`replicate`]), and `beslut check` on a thousand files. The
-//! results go to a table and to `BENCHMARKS.md`.
+//! beforehand, only their rows committed: the database's share); HTTP approvals through
+//! `beslut serve` as a child process ([`http`]); and the scale run ([`scale`]): the server on
+//! a million closed and a hundred thousand open cases ([`seed`], [`replicate`]), and
+//! `beslut check` on a thousand files. The results go to a table and to `BENCHMARKS.md`.
 //!
 //! Email delivery ([`email`]) renders and sends real task emails to a local SMTP server.
 
@@ -413,27 +413,16 @@ async fn engine_decisions(
     count: usize,
     concurrency: usize,
 ) -> Result<(f64, Cost), String> {
-    let project = Project::load(workflows).map_err(|e| e.to_string())?;
-    let engine = Arc::new(Engine::new(store, project));
-    let work = Arc::new(start_work(&engine, count).await?);
-    let next = Arc::new(AtomicUsize::new(0));
-    let cost = Cost::now();
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let (engine, work, next) = (engine.clone(), work.clone(), next.clone());
-        workers.push(tokio::spawn(async move {
-            while let Some(w) = work.get(next.fetch_add(1, Ordering::Relaxed)) {
-                engine.execute(&w.0, decision(w), Channel::Api, Map::new(), None).await.map_err(|e| e.to_string())?;
-            }
-            Ok::<(), String>(())
-        }));
-    }
-    for w in workers {
-        w.await.map_err(|e| e.to_string())??;
-    }
-    let elapsed = started.elapsed().max(Duration::from_micros(1));
-    Ok((count as f64 / elapsed.as_secs_f64(), Cost::per(cost, count)))
+    let engine = engine_on(store, workflows)?;
+    let work = start_work(&engine, count).await?;
+    timed(work, count, concurrency, move |w| {
+        let engine = engine.clone();
+        async move {
+            engine.execute(&w.0, decision(&w), Channel::Api, Map::new(), None).await.map_err(|e| e.to_string())?;
+            Ok(())
+        }
+    })
+    .await
 }
 
 /// The same decisions as [`engine_decisions`], applied beforehand (not timed) in groups of
@@ -447,34 +436,55 @@ async fn writes_alone(
     per_commit: usize,
     clients: usize,
 ) -> Result<(f64, Cost), String> {
-    let project = Project::load(workflows).map_err(|e| e.to_string())?;
-    let engine = Arc::new(Engine::new(store, project));
+    let engine = engine_on(store, workflows)?;
     let work = start_work(&engine, count).await?;
     let mut prepared = Vec::new();
     for group in work.chunks(per_commit.max(1)) {
         let commands = group.iter().map(|w| (w.0.clone(), decision(w))).collect();
         prepared.push(engine.prepare_writes(commands).await.map_err(|e| e.to_string())?);
     }
-    let queue = Arc::new(std::sync::Mutex::new(prepared));
+    timed(prepared, count, clients, move |p| {
+        let engine = engine.clone();
+        async move { engine.commit_prepared(p).await.map_err(|e| e.to_string()) }
+    })
+    .await
+}
+
+/// An engine on `store` with the workflows folder `workflows`.
+fn engine_on(store: Store, workflows: &Path) -> Result<Arc<Engine>, String> {
+    let project = Project::load(workflows).map_err(|e| e.to_string())?;
+    Ok(Arc::new(Engine::new(store, project)))
+}
+
+/// Runs `op` on every item from `workers` concurrent workers, each taking the next item when
+/// done with its last: `decisions` over the time taken, and the cost of each decision.
+async fn timed<T, F, Fut>(items: Vec<T>, decisions: usize, workers: usize, op: F) -> Result<(f64, Cost), String>
+where
+    T: Send + 'static,
+    F: Fn(T) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    let queue = Arc::new(std::sync::Mutex::new(items));
+    let op = Arc::new(op);
     let cost = Cost::now();
     let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..clients {
-        let (engine, queue) = (engine.clone(), queue.clone());
-        workers.push(tokio::spawn(async move {
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let (queue, op) = (queue.clone(), op.clone());
+        tasks.push(tokio::spawn(async move {
             loop {
-                let Some(next) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop() else {
+                let Some(item) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop() else {
                     return Ok::<(), String>(());
                 };
-                engine.commit_prepared(next).await.map_err(|e| e.to_string())?;
+                op(item).await?;
             }
         }));
     }
-    for w in workers {
-        w.await.map_err(|e| e.to_string())??;
+    for task in tasks {
+        task.await.map_err(|e| e.to_string())??;
     }
     let elapsed = started.elapsed().max(Duration::from_micros(1));
-    Ok((count as f64 / elapsed.as_secs_f64(), Cost::per(cost, count)))
+    Ok((decisions as f64 / elapsed.as_secs_f64(), Cost::per(cost, decisions)))
 }
 
 fn table(figures: &[Figure]) -> String {

@@ -229,6 +229,68 @@ on_both!(prepared_writes_leave_what_the_decisions_would_leave, |engine: Arc<Engi
     }
 });
 
+/// The rows the task lists read for a case: its assignments, sorted, and who takes part.
+async fn held_rows(engine: &Engine, case_id: &str) -> (Vec<cases::Holder>, Vec<String>) {
+    let pool = &engine.store.pool;
+    let assignments = sqlx::query_as::<_, (String, String, Option<String>, Option<i64>)>(
+        "SELECT task_id, email, person, deadline FROM assignments WHERE case_id = $1 ORDER BY task_id, email",
+    )
+    .bind(case_id)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let people = sqlx::query_scalar("SELECT who FROM case_people WHERE case_id = $1 ORDER BY who")
+        .bind(case_id)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    (assignments, people)
+}
+
+on_both!(shared_commits_keep_assignments_in_step_with_the_open_tasks, |engine: Arc<Engine>| async move {
+    // Decisions that hand a task on, open a new one and close the last, sharing commits: a
+    // batch's assignments are upserted and the released ones deleted in one statement, which
+    // must leave exactly the holders of the open tasks, each taking part in the case.
+    let mut cases = Vec::new();
+    for _ in 0..12 {
+        cases.push(start(&engine, 1).await);
+    }
+    let commands: Vec<Command> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, case)| {
+            let task = case.tasks[0].id.clone();
+            match i % 3 {
+                0 => Command::Delegate { task, actor: "g1".into(), to: "chef".into(), comment: None },
+                1 => Command::Override { admin: "chef".into(), reason: "omtag".into(), to: "granskning".into() },
+                _ => decide(&task, "g2", "avsla", Some("nej")),
+            }
+        })
+        .collect();
+    let handles: Vec<_> = cases
+        .iter()
+        .zip(commands)
+        .map(|(case, command)| {
+            let (e, id) = (engine.clone(), case.id.clone());
+            tokio::spawn(async move { e.execute(&id, command, Channel::Api, Map::new(), None).await.unwrap() })
+        })
+        .collect();
+    for (i, (case, h)) in cases.iter().zip(handles).enumerate() {
+        let done = h.await.unwrap();
+        let mut expected = cases::holders(&done);
+        expected.sort();
+        let (assignments, people) = held_rows(&engine, &case.id).await;
+        assert_eq!(assignments, expected, "case {i}");
+        assert_eq!(expected.is_empty(), i % 3 == 2, "case {i}: only the rejected ones hold no task");
+        for (_, email, person, _) in &expected {
+            let who = person.clone().unwrap_or_else(|| email.clone());
+            assert!(people.contains(&who), "case {i}: {who} takes part, {people:?}");
+        }
+        // Those who held the task before still take part: the trail names them.
+        assert!(people.contains(&"g1".to_string()), "case {i}: {people:?}");
+    }
+});
+
 on_both!(commands_sharing_a_commit_leave_what_each_would_leave_alone, |engine: Arc<Engine>| async move {
     let alone = start(&engine, 1).await;
     let task = alone.tasks[0].id.clone();

@@ -236,7 +236,7 @@ async fn attempt_gathered(core: &Core, jobs: &[Job]) -> Result<Vec<Result<Case, 
             Err(Step::Dirty(e)) => return Err(Failed::Job(i, e)),
         }
     }
-    match gathered.write(&mut tx, millis(core.now())).await {
+    match gathered.write(&mut tx, core.store.backend, millis(core.now())).await {
         Ok(()) => {}
         Err(Flush::Conflict(i)) => return Err(Failed::Job(i, Error::Conflict)),
         // The job-by-job attempt meets the same refusal and says which job it belongs to.

@@ -35,7 +35,7 @@ impl Engine {
     /// if the cases changed in between.
     pub async fn commit_prepared(&self, prepared: Prepared) -> Result<(), Error> {
         let mut tx = self.store.begin().await?;
-        match prepared.0.write(&mut tx, millis(self.now())).await {
+        match prepared.0.write(&mut tx, self.store.backend, millis(self.now())).await {
             Ok(()) => {}
             Err(Flush::Conflict(_)) => return Err(Error::Conflict),
             Err(Flush::Failed) => return Err(StoreError::Corrupt("the database refused the writes".into()).into()),

@@ -1,11 +1,11 @@
 //! A shared commit's reads and writes, each done once for the whole batch: one statement reads
 //! every case the batch touches, the pure core applies the commands to them in memory one after
-//! another, and one statement per table writes what they changed.
+//! another, and one statement writes what they changed in every table ([`flush`]).
 //!
 //! Without this, group commit shares only the `COMMIT`: every decision still costs about ten
 //! statements, and on SQLite each is a round trip to sqlx's worker thread (two context switches),
-//! on PostgreSQL one to the server. Gathered, a batch of 32 costs about as many statements as one
-//! decision did.
+//! on PostgreSQL one to the server. Gathered, a batch of 32 costs three statements: the read, the
+//! write and the commit.
 
 use super::batch::{Job, Step};
 use super::{Core, Error};
@@ -13,7 +13,7 @@ use crate::runtime::{self, Case, Effect, Envelope, Transition, World};
 use crate::store::audit::{self, Chain, Linked};
 use crate::store::cases::{self, Holder};
 use crate::store::effects::{self, Scheduled};
-use crate::store::{StoreError, Tx, from_json, millis, to_json};
+use crate::store::{Backend, StoreError, Tx, flush, from_json, millis, to_json};
 use std::collections::{BTreeMap, HashMap};
 
 /// A case the batch read, as the batch's commands have left it so far.
@@ -151,9 +151,8 @@ impl Gathered {
         }
     }
 
-    /// Writes everything gathered: the case rows first, since their conditional update is what
-    /// finds a concurrent writer before any audit row could collide with theirs.
-    pub(crate) async fn write(self, tx: &mut Tx, now_ms: i64) -> Result<(), Flush> {
+    /// Writes everything gathered, in one statement (see [`flush`]).
+    pub(crate) async fn write(self, tx: &mut Tx, backend: Backend, now_ms: i64) -> Result<(), Flush> {
         let Gathered { slots, by_name, audit, timers, outbox, remembered, .. } = self;
         let mut changed: Vec<&Slot> = slots.iter().filter(|s| s.changed_by.is_some()).collect();
         // In id order, so that two nodes updating overlapping cases lock them in the same order.
@@ -162,23 +161,26 @@ impl Gathered {
             .iter()
             .map(|s| cases::Change { case: &s.case, read_version: s.read_version, from: &s.read_chain, to: &s.chain })
             .collect();
-        let lost = cases::update_many(tx, &changes).await.map_err(|_| Flush::Failed)?;
-        if let Some(slot) = lost.first().and_then(|id| by_name.get(id)) {
-            return Err(Flush::Conflict(slots[*slot].changed_by.unwrap_or_default()));
-        }
         // A decision that leaves the holders as they were (a comment, a form saved) need not
         // rewrite them.
         let moved: Vec<&Case> =
             changed.iter().filter(|s| cases::holders(&s.case) != s.read_holders).map(|s| &s.case).collect();
-        cases::refresh_assignments_of(tx, &moved).await.map_err(|_| Flush::Failed)?;
-        audit::insert_of_cases(tx, audit).await.map_err(|_| Flush::Failed)?;
         let (set, removed): (Vec<_>, Vec<_>) = timers.into_iter().partition(|(_, t)| t.is_some());
-        let removed: Vec<String> = removed.into_iter().map(|(key, _)| key).collect();
-        effects::cancel_many(tx, &removed).await.map_err(|_| Flush::Failed)?;
-        let set: Vec<Scheduled> = set.into_iter().filter_map(|(_, t)| t).collect();
-        effects::schedule_many(tx, &set).await.map_err(|_| Flush::Failed)?;
-        effects::enqueue_rows(tx, &outbox, now_ms).await.map_err(|_| Flush::Failed)?;
-        effects::remember_many(tx, &remembered, now_ms).await.map_err(|_| Flush::Failed)?;
-        Ok(())
+        let cancelled: Vec<String> = removed.into_iter().map(|(key, _)| key).collect();
+        let timers: Vec<Scheduled> = set.into_iter().filter_map(|(_, t)| t).collect();
+        let rows = flush::Rows {
+            cases: &changes,
+            moved: &moved,
+            audit: &audit,
+            cancelled: &cancelled,
+            timers: &timers,
+            outbox: &outbox,
+            remembered: &remembered,
+        };
+        let lost = flush::write(tx, backend, &rows, now_ms).await.map_err(|_| Flush::Failed)?;
+        match lost.first().and_then(|id| by_name.get(id)) {
+            Some(slot) => Err(Flush::Conflict(slots[*slot].changed_by.unwrap_or_default())),
+            None => Ok(()),
+        }
     }
 }

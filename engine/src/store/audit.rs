@@ -61,14 +61,14 @@ impl Chain {
 
 /// An entry ready to store: its fields as stored, and its place in the chain.
 pub struct Linked {
-    seq: i64,
-    at: i64,
-    actor: String,
-    channel: String,
-    what: String,
-    detail: String,
-    prev: String,
-    hash: String,
+    pub(crate) seq: i64,
+    pub(crate) at: i64,
+    pub(crate) actor: String,
+    pub(crate) channel: String,
+    pub(crate) what: String,
+    pub(crate) detail: String,
+    pub(crate) prev: String,
+    pub(crate) hash: String,
 }
 
 /// Hashes `entries` onto the end of `chain`: the rows to store and the chain's new end.

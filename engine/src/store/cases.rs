@@ -40,7 +40,7 @@ pub async fn next_number(tx: &mut Tx, series: &str, year: i64) -> Result<i64, St
     Ok(row.get::<i64, _>(0))
 }
 
-fn status_columns(case: &Case) -> (&'static str, Option<String>) {
+pub(crate) fn status_columns(case: &Case) -> (&'static str, Option<String>) {
     match &case.status {
         Status::Open => ("open", None),
         Status::Closed { outcome, .. } => ("closed", Some(to_json(outcome).trim_matches('"').to_string())),
@@ -52,7 +52,7 @@ pub fn wait_key(signal: &str, key: &str) -> String {
     format!("{signal} {key}")
 }
 
-fn waiting_key(case: &Case) -> Option<String> {
+pub(crate) fn waiting_key(case: &Case) -> Option<String> {
     match &case.waiting {
         Some(crate::runtime::Waiting::Signal { name, key }) => Some(wait_key(name, key)),
         _ => None,
@@ -64,7 +64,7 @@ fn starter(case: &Case) -> String {
 }
 
 /// The case's `forvaltning` field, copied to a column for the case list's filter.
-fn forvaltning(case: &Case) -> Option<&str> {
+pub(crate) fn forvaltning(case: &Case) -> Option<&str> {
     case.data.get("forvaltning").and_then(|v| v.as_str())
 }
 
@@ -249,49 +249,6 @@ pub struct Change<'a> {
     pub read_version: i64,
     pub from: &'a Chain,
     pub to: &'a Chain,
-}
-
-/// Writes several cases in one statement, each only if nobody wrote it since it was read;
-/// returns the ids of those that were not written because someone had.
-pub async fn update_many(tx: &mut Tx, changes: &[Change<'_>]) -> Result<Vec<String>, StoreError> {
-    match changes {
-        [] => return Ok(Vec::new()),
-        // Alone, the plain statement: the joined one materialises its VALUES in a temporary
-        // table first.
-        [one] => return Ok(if update_one(tx, one).await? { Vec::new() } else { vec![one.case.id.clone()] }),
-        _ => {}
-    }
-    // A VALUES list names its columns column1, column2, … on both databases.
-    let sql = super::insert_many(
-        "UPDATE cases SET state = v.column4, status = v.column5, outcome = v.column6, updated_at = v.column7, \
-         version = v.column8, wait_key = v.column9, body = v.column10, forvaltning = v.column11, \
-         audit_head = v.column12, audit_seq = v.column13 FROM (",
-        changes.len(),
-        13,
-        ") AS v WHERE cases.id = v.column1 AND cases.version = v.column2 AND cases.audit_seq = v.column3 \
-         RETURNING cases.id",
-    );
-    let mut query = sqlx::query(sql);
-    for c in changes {
-        let (status, outcome) = status_columns(c.case);
-        query = query
-            .bind(&c.case.id)
-            .bind(c.read_version)
-            .bind(c.from.seq)
-            .bind(&c.case.state)
-            .bind(status)
-            .bind(outcome)
-            .bind(millis(c.case.updated_at))
-            .bind(c.case.version)
-            .bind(waiting_key(c.case))
-            .bind(to_json(c.case))
-            .bind(forvaltning(c.case).map(str::to_string))
-            .bind(&c.to.head)
-            .bind(c.to.seq);
-    }
-    let written: std::collections::HashSet<String> =
-        query.fetch_all(&mut **tx).await?.iter().map(|r| r.get::<String, _>(0)).collect();
-    Ok(changes.iter().filter(|c| !written.contains(&c.case.id)).map(|c| c.case.id.clone()).collect())
 }
 
 pub async fn load(tx: &mut Tx, id: &str) -> Result<Option<Case>, StoreError> {

@@ -17,7 +17,7 @@ pub async fn enqueue(tx: &mut Tx, case_id: &str, kind: &str, payload: &Effect, n
     Ok(())
 }
 
-/// The outbox's columns, as [`enqueue_all`] and [`enqueue_rows`] fill them.
+/// The outbox's columns, as [`enqueue_all`] fills them.
 const INSERT_OUTBOX: &str = "INSERT INTO outbox (case_id, kind, payload, created_at, next_attempt_at)";
 
 /// Queues several effects, each with its kind (`email`, `webhook`, …), in one statement per
@@ -29,45 +29,12 @@ pub async fn enqueue_all(tx: &mut Tx, case_id: &str, effects: &[(&str, &Effect)]
     .await
 }
 
-/// Queues effects of several cases, each row `(case id, kind, payload)`, in one statement per
-/// [`super::ROWS_PER_INSERT`]; the rows get ids in the order given.
-pub async fn enqueue_rows(tx: &mut Tx, rows: &[(String, &'static str, String)], now: i64) -> Result<(), StoreError> {
-    super::insert_chunked(tx, INSERT_OUTBOX, 5, "", rows, |query, (case_id, kind, payload)| {
-        query.bind(case_id.as_str()).bind(*kind).bind(payload.as_str()).bind(now).bind(now)
-    })
-    .await
-}
-
 /// A timer to set (or set again) for a case.
 pub struct Scheduled {
     pub key: String,
     pub case_id: String,
     pub at: i64,
     pub payload: String,
-}
-
-/// Sets several timers in one statement per [`super::ROWS_PER_INSERT`]; each key at most once.
-pub async fn schedule_many(tx: &mut Tx, timers: &[Scheduled]) -> Result<(), StoreError> {
-    let insert = "INSERT INTO timers (key, case_id, due_at, payload)";
-    let tail = "ON CONFLICT (key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload, attempts = 0, locked_until = NULL";
-    super::insert_chunked(tx, insert, 4, tail, timers, |query, t| {
-        query.bind(t.key.as_str()).bind(t.case_id.as_str()).bind(t.at).bind(t.payload.as_str())
-    })
-    .await
-}
-
-/// Removes several timers in one statement.
-pub async fn cancel_many(tx: &mut Tx, keys: &[String]) -> Result<(), StoreError> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let sql = format!("DELETE FROM timers WHERE key IN ({})", placeholders(1, keys.len()));
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for key in keys {
-        query = query.bind(key);
-    }
-    query.execute(&mut **tx).await?;
-    Ok(())
 }
 
 pub async fn schedule(
@@ -225,16 +192,6 @@ pub async fn seen_many(tx: &mut Tx, keys: &[&str]) -> Result<std::collections::H
         query = query.bind(*key);
     }
     Ok(query.fetch_all(&mut **tx).await?.iter().map(|r| (r.get(0), r.get(1))).collect())
-}
-
-/// Records several first results, each row `(key, case id, result)`, in one statement per
-/// [`super::ROWS_PER_INSERT`].
-pub async fn remember_many(tx: &mut Tx, rows: &[(String, String, String)], now: i64) -> Result<(), StoreError> {
-    let insert = "INSERT INTO idempotency (key, case_id, result, created_at)";
-    super::insert_chunked(tx, insert, 4, "", rows, |query, (key, case_id, result)| {
-        query.bind(key.as_str()).bind(case_id.as_str()).bind(result.as_str()).bind(now)
-    })
-    .await
 }
 
 /// Outbox rows by status, for `beslut show` and metrics.

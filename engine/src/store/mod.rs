@@ -8,6 +8,7 @@
 //! - [`cases`]: case rows, numbers, workflow versions, task assignments.
 //! - [`audit`]: the hash-chained audit trail and its verification.
 //! - [`effects`]: outbox, timers, ledger reservations, idempotency keys.
+//! - [`flush`]: a commit batch's rows of every table in one statement.
 //! - [`mail`]: link tokens (hashed) and the log of rendered emails.
 //! - [`hooks`]: webhook subscriptions, events, deliveries and their log.
 //! - [`tokens`]: API tokens (hashed) and their scopes.
@@ -16,6 +17,7 @@ pub mod audit;
 pub mod cases;
 mod checkpoint;
 pub mod effects;
+pub(crate) mod flush;
 mod gate;
 pub mod hooks;
 pub mod mail;

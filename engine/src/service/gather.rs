@@ -163,8 +163,12 @@ impl Gathered {
             .collect();
         // A decision that leaves the holders as they were (a comment, a form saved) need not
         // rewrite them.
-        let moved: Vec<&Case> =
-            changed.iter().filter(|s| cases::holders(&s.case) != s.read_holders).map(|s| &s.case).collect();
+        let moved: Vec<(&str, Vec<Holder>)> = changed
+            .iter()
+            .map(|s| (s.case.id.as_str(), cases::holders(&s.case), &s.read_holders))
+            .filter(|(_, now, before)| now != *before)
+            .map(|(id, now, _)| (id, now))
+            .collect();
         let (set, removed): (Vec<_>, Vec<_>) = timers.into_iter().partition(|(_, t)| t.is_some());
         let cancelled: Vec<String> = removed.into_iter().map(|(key, _)| key).collect();
         let timers: Vec<Scheduled> = set.into_iter().filter_map(|(_, t)| t).collect();

@@ -16,10 +16,9 @@
 //! are numbered across the whole string, as sqlx binds them on both databases.
 
 use super::audit::Linked;
-use super::cases::{self, Change};
+use super::cases::{self, Change, Holder};
 use super::effects::Scheduled;
 use super::{Backend, StoreError, Tx, millis, to_json};
-use crate::runtime::Case;
 use serde::Serialize;
 use sqlx::Row;
 
@@ -27,8 +26,9 @@ use sqlx::Row;
 pub struct Rows<'a> {
     /// Cases to write, each only if nobody wrote it since it was read.
     pub cases: &'a [Change<'a>],
-    /// Cases whose task holders changed: their assignments are rewritten from their open tasks.
-    pub moved: &'a [&'a Case],
+    /// Cases whose task holders changed, each with its holders now: their assignments are
+    /// rewritten to these.
+    pub moved: &'a [(&'a str, Vec<Holder>)],
     /// Audit entries, each with its case id.
     pub audit: &'a [(String, Linked)],
     /// Keys of timers to remove; none of them is also in `timers`.
@@ -48,7 +48,7 @@ pub async fn write(tx: &mut Tx, backend: Backend, rows: &Rows<'_>, now_ms: i64) 
     let holders = holders_of(rows.moved);
     let query = sqlx::query(sqlx::AssertSqlSafe(statement(backend)))
         .bind(json(rows.cases.iter().map(case_row)))
-        .bind(json(rows.moved.iter().map(|c| [c.id.as_str()])))
+        .bind(json(rows.moved.iter().map(|(id, _)| [id])))
         .bind(json(holders.iter()))
         .bind(json(
             rows.audit
@@ -66,18 +66,18 @@ pub async fn write(tx: &mut Tx, backend: Backend, rows: &Rows<'_>, now_ms: i64) 
 }
 
 /// One `assignments` row: case id, task, address, person, deadline.
-type Held<'a> = (&'a str, String, String, Option<String>, Option<i64>);
+type Held<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<i64>);
 
-/// The holders of the cases' open tasks, each assignment once (a person may be named twice,
-/// by a role and by name), the first as the table would have kept it: PostgreSQL refuses an
-/// upsert that meets the same row twice.
-fn holders_of<'a>(moved: &[&'a Case]) -> Vec<Held<'a>> {
+/// The holders of the moved cases, each assignment once (a person may be named twice, by a
+/// role and by name), the first as the table would have kept it: PostgreSQL refuses an upsert
+/// that meets the same row twice.
+fn holders_of<'a>(moved: &'a [(&'a str, Vec<Holder>)]) -> Vec<Held<'a>> {
     let mut seen = std::collections::HashSet::new();
     let mut held = Vec::new();
-    for case in moved {
-        for (task, email, person, deadline) in cases::holders(case) {
-            if seen.insert((case.id.as_str(), task.clone(), email.clone())) {
-                held.push((case.id.as_str(), task, email, person, deadline));
+    for (case, holders) in moved {
+        for (task, email, person, deadline) in holders {
+            if seen.insert((*case, task, email)) {
+                held.push((*case, task.as_str(), email.as_str(), person.as_deref(), *deadline));
             }
         }
     }

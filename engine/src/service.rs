@@ -688,8 +688,61 @@ impl Core {
 /// A case's title from the workflow's `title` template, or the workflow's name.
 pub fn title(def: &Definition, case: &Case) -> String {
     let Some(template) = &def.title else { return def.name.sv.clone() };
-    let context = serde_json::json!({ "data": case.data, "case": { "number": case.number } });
-    let mut hb = handlebars::Handlebars::new();
-    hb.register_escape_fn(handlebars::no_escape);
-    hb.render_template(&template.source, &context).unwrap_or_else(|_| def.name.sv.clone())
+    render_title(&template.source, &case.data, &case.number).unwrap_or_else(|| def.name.sv.clone())
+}
+
+/// Renders a title template; `None` when it does not compile or render. Every email, task
+/// list row and case page asks for a title, so each template is compiled once per process,
+/// in one registry keyed by its source, rather than a registry built and the template parsed
+/// on every call.
+fn render_title(source: &str, data: &Map<String, Value>, number: &str) -> Option<String> {
+    use std::sync::{LazyLock, RwLock};
+    static TITLES: LazyLock<RwLock<handlebars::Handlebars<'static>>> = LazyLock::new(|| {
+        let mut hb = handlebars::Handlebars::new();
+        hb.register_escape_fn(handlebars::no_escape);
+        RwLock::new(hb)
+    });
+    #[derive(serde::Serialize)]
+    struct Number<'a> {
+        number: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct TitleContext<'a> {
+        data: &'a Map<String, Value>,
+        case: Number<'a>,
+    }
+    let context = TitleContext { data, case: Number { number } };
+    let known = TITLES.read().unwrap_or_else(|p| p.into_inner()).has_template(source);
+    if !known {
+        let mut hb = TITLES.write().unwrap_or_else(|p| p.into_inner());
+        if !hb.has_template(source) {
+            hb.register_template_string(source, source).ok()?;
+        }
+    }
+    TITLES.read().unwrap_or_else(|p| p.into_inner()).render(source, &context).ok()
+}
+
+#[cfg(test)]
+mod title_tests {
+    use super::render_title;
+    use serde_json::{Map, Value, json};
+
+    fn data(rubrik: &str) -> Map<String, Value> {
+        json!({ "rubrik": rubrik }).as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn titles_render_each_case_with_its_own_data_and_without_escaping() {
+        let template = "{{case.number}}: {{data.rubrik}}";
+        assert_eq!(render_title(template, &data("Bygg & miljö"), "IT 1").as_deref(), Some("IT 1: Bygg & miljö"));
+        assert_eq!(render_title(template, &data("E-arkiv"), "IT 2").as_deref(), Some("IT 2: E-arkiv"));
+        assert_eq!(render_title("{{data.rubrik}}", &data("E-arkiv"), "IT 2").as_deref(), Some("E-arkiv"));
+        assert_eq!(render_title("{{data.saknas}}!", &data("x"), "IT 3").as_deref(), Some("!"), "not strict");
+    }
+
+    #[test]
+    fn a_template_that_does_not_compile_gives_no_title() {
+        assert_eq!(render_title("{{#if}}", &data("x"), "IT 1"), None);
+        assert_eq!(render_title("{{#if}}", &data("x"), "IT 1"), None, "and not a cached one either");
+    }
 }

@@ -116,29 +116,29 @@ fn logged(r: &sqlx::any::AnyRow) -> LoggedMail {
     }
 }
 
-const MAIL_COLUMNS: &str = "outbox_id, case_id, message_id, recipient, subject, text_body, html_body, links, sent_at";
+/// The columns [`logged`] reads, from [`MAIL_FROM`].
+const MAIL_COLUMNS: &str =
+    "m.outbox_id, m.case_id, m.message_id, m.recipient, m.subject, m.text_body, m.html_body, m.links, s.sent_at";
+/// An archived email and, once it has gone, when.
+const MAIL_FROM: &str = "mail_log m LEFT JOIN mail_sent s ON s.outbox_id = m.outbox_id";
 
 pub async fn logged_mail(tx: &mut Tx, outbox_id: i64) -> Result<Option<LoggedMail>, StoreError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {MAIL_COLUMNS} FROM mail_log WHERE outbox_id = $1")))
-        .bind(outbox_id)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let row =
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {MAIL_COLUMNS} FROM {MAIL_FROM} WHERE m.outbox_id = $1")))
+            .bind(outbox_id)
+            .fetch_optional(&mut **tx)
+            .await?;
     Ok(row.as_ref().map(logged))
 }
 
 pub async fn mark_sent(tx: &mut Tx, outbox_id: i64, at: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE mail_log SET sent_at = $1 WHERE outbox_id = $2")
-        .bind(at)
-        .bind(outbox_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    mark_all_sent(tx, &[outbox_id], at).await
 }
 
 /// The newest emails, for the development mailbox page and for case pages.
 pub async fn recent(pool: &sqlx::AnyPool, case_id: Option<&str>, limit: i64) -> Result<Vec<LoggedMail>, StoreError> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {MAIL_COLUMNS} FROM mail_log WHERE ($1 = '' OR case_id = $1) ORDER BY outbox_id DESC LIMIT $2"
+        "SELECT {MAIL_COLUMNS} FROM {MAIL_FROM} WHERE ($1 = '' OR m.case_id = $1) ORDER BY m.outbox_id DESC LIMIT $2"
     )))
     .bind(case_id.unwrap_or(""))
     .bind(limit)
@@ -157,7 +157,7 @@ pub async fn logged_mails(
         return Ok(Default::default());
     }
     let sql = format!(
-        "SELECT {MAIL_COLUMNS} FROM mail_log WHERE outbox_id IN ({})",
+        "SELECT {MAIL_COLUMNS} FROM {MAIL_FROM} WHERE m.outbox_id IN ({})",
         super::effects::placeholders(1, outbox_ids.len())
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -168,21 +168,19 @@ pub async fn logged_mails(
     Ok(rows.iter().map(logged).map(|m| (m.outbox_id, m)).collect())
 }
 
-/// Marks every message of `outbox_ids` sent at `at`, in one statement.
+/// Marks every message of `outbox_ids` sent at `at`. A message sent again (after a crash
+/// between sending and marking) keeps the later time.
 pub async fn mark_all_sent(tx: &mut Tx, outbox_ids: &[i64], at: i64) -> Result<(), StoreError> {
-    if outbox_ids.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "UPDATE mail_log SET sent_at = $1 WHERE outbox_id IN ({})",
-        super::effects::placeholders(2, outbox_ids.len())
-    );
-    let mut update = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at);
-    for id in outbox_ids {
-        update = update.bind(*id);
-    }
-    update.execute(&mut **tx).await?;
-    Ok(())
+    let rows: Vec<(i64, i64)> = outbox_ids.iter().map(|id| (*id, at)).collect();
+    super::insert_chunked(
+        tx,
+        "INSERT INTO mail_sent (outbox_id, sent_at)",
+        2,
+        "ON CONFLICT (outbox_id) DO UPDATE SET sent_at = excluded.sent_at",
+        &rows,
+        |query, (id, at)| query.bind(*id).bind(*at),
+    )
+    .await
 }
 
 /// A link token to store with [`insert_links`]: the hash of the token, what it allows, and

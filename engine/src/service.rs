@@ -712,14 +712,17 @@ fn render_title(source: &str, data: &Map<String, Value>, number: &str) -> Option
         case: Number<'a>,
     }
     let context = TitleContext { data, case: Number { number } };
-    let known = TITLES.read().unwrap_or_else(|p| p.into_inner()).has_template(source);
-    if !known {
-        let mut hb = TITLES.write().unwrap_or_else(|p| p.into_inner());
-        if !hb.has_template(source) {
-            hb.register_template_string(source, source).ok()?;
+    {
+        let hb = TITLES.read().unwrap_or_else(|p| p.into_inner());
+        if hb.has_template(source) {
+            return hb.render(source, &context).ok();
         }
     }
-    TITLES.read().unwrap_or_else(|p| p.into_inner()).render(source, &context).ok()
+    let mut hb = TITLES.write().unwrap_or_else(|p| p.into_inner());
+    if !hb.has_template(source) {
+        hb.register_template_string(source, source).ok()?;
+    }
+    hb.render(source, &context).ok()
 }
 
 #[cfg(test)]

@@ -131,10 +131,6 @@ pub async fn logged_mail(tx: &mut Tx, outbox_id: i64) -> Result<Option<LoggedMai
     Ok(row.as_ref().map(logged))
 }
 
-pub async fn mark_sent(tx: &mut Tx, outbox_id: i64, at: i64) -> Result<(), StoreError> {
-    mark_all_sent(tx, &[outbox_id], at).await
-}
-
 /// The newest emails, for the development mailbox page and for case pages.
 pub async fn recent(pool: &sqlx::AnyPool, case_id: Option<&str>, limit: i64) -> Result<Vec<LoggedMail>, StoreError> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
